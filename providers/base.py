@@ -1,0 +1,122 @@
+"""The small abstract base every provider adapter fills in, and the recording download step.
+
+An adapter turns a provider's API (or files) into our models: :class:`~voicereplay.models.Call`
+and :class:`~voicereplay.snapshot.AgentSnapshot`, never raw dicts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import ClassVar
+
+from voicereplay.artifacts import ArtifactStore
+from voicereplay.errors import RecordingError
+from voicereplay.models import Call, Recording
+from voicereplay.snapshot import AgentSnapshot
+
+__all__ = ["CallProvider", "audio_suffix"]
+
+
+class CallProvider(ABC):
+    """Get calls, list them, fetch their recordings, and freeze the agent that handled them."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def get_call(self, call_id: str) -> Call:
+        """The normalized call; raises NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def list_calls(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Call]:
+        """Calls created in ``[since, until)``, newest first, paging under the hood."""
+
+    @abstractmethod
+    def get_snapshot(self, call: Call) -> AgentSnapshot:
+        """The agent configuration that handled ``call``, fetched if the call lacks it."""
+
+    @abstractmethod
+    def open_recording(
+        self, call: Call, recording: Recording
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        """A context manager giving the recording's bytes in chunks."""
+
+    def fetch_recording(self, call: Call, recording: Recording, store: ArtifactStore) -> Recording:
+        """Download one recording into ``store``; returns it with ``path``, ``sha256``, ``size``."""
+        what = f"the {recording.kind} recording of call {call.call_id}"
+        with self.open_recording(call, recording) as chunks:
+            blob = store.put_chunks(_checked_audio(chunks, what), suffix=".part")
+        with open(blob.path, "rb") as fh:
+            suffix = audio_suffix(fh.read(16)) or ".bin"
+        final = store.path_for(blob.sha256, suffix)
+        if not final.exists():
+            blob.path.replace(final)
+        elif blob.path != final:
+            blob.path.unlink(missing_ok=True)
+        return recording.model_copy(
+            update={"path": str(final), "sha256": blob.sha256, "size": blob.size}
+        )
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> CallProvider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def audio_suffix(head: bytes) -> str | None:
+    """The file suffix for audio bytes starting with ``head``, or None if it is not audio."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return ".wav"
+    if head[:4] == b"fLaC":
+        return ".flac"
+    if head[:4] == b"OggS":
+        return ".ogg"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return ".mp3"
+    if head[4:8] == b"ftyp":
+        return ".m4a"
+    return None
+
+
+def _checked_audio(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    head = b""
+    checked = False
+    for chunk in chunks:
+        if not checked:
+            head += chunk
+            if len(head) < 16:
+                continue
+            if audio_suffix(head) is None:
+                raise RecordingError(
+                    f"{what} is not audio (starts with {head[:12]!r}); "
+                    "the URL may have expired or point to an error page",
+                    provider="recording",
+                )
+            checked = True
+            yield head
+            continue
+        yield chunk
+    if not checked:
+        if audio_suffix(head) is None:
+            raise RecordingError(
+                f"{what} is empty or not audio ({len(head)} bytes)", provider="recording"
+            )
+        yield head

@@ -1,0 +1,217 @@
+"""Exported call files: a directory of provider call JSON with recordings beside it.
+
+The layout (the one ``fixtures/`` uses)::
+
+    DIR/<stem>.json                 a call in Vapi's or Retell's shape (auto-detected): a
+                                    GET-call body or a webhook body (end-of-call-report,
+                                    call_ended / call_analyzed)
+    DIR/<stem>.<kind>.wav           recordings, kind = stereo | customer | agent | mixed
+                                    (any audio suffix: .wav .mp3 .flac .ogg)
+    DIR/<stem>.assistant.json       Vapi GET /assistant/{id} body, when the call has none inline
+    DIR/<stem>.agent.json           Retell GET /get-agent body
+    DIR/<stem>.llm.json             Retell GET /get-retell-llm body
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from voicereplay.errors import (
+    ConfigError,
+    NotFoundError,
+    PayloadError,
+    RecordingError,
+    UnknownFormatError,
+    VoiceReplayError,
+)
+from voicereplay.models import RECORDING_KINDS, Call, Recording, RecordingKind
+from voicereplay.providers import retell_payload, vapi_payload
+from voicereplay.providers.base import CallProvider
+from voicereplay.providers.registry import register
+from voicereplay.snapshot import AgentSnapshot
+
+__all__ = ["CallFile", "FilesProvider", "detect", "read_json", "scan"]
+
+SIDECARS = ("assistant", "agent", "llm")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
+
+
+@dataclass
+class CallFile:
+    path: Path
+    recordings: dict[RecordingKind, Path] = field(default_factory=dict)
+    sidecars: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return self.path.stem
+
+
+def scan(directory: Path) -> list[CallFile]:
+    """Every call file in ``directory`` (sorted by name), with its sidecars."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is not a directory; pass --dir with exported call JSON")
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    calls: dict[str, CallFile] = {}
+    for path in files:
+        if path.suffix == ".json" and not any(path.name.endswith(f".{s}.json") for s in SIDECARS):
+            calls[path.stem] = CallFile(path)
+    for path in files:
+        call_stem, _, middle = path.name.partition(".")
+        call = calls.get(call_stem)
+        if call is None:
+            continue
+        kind, _, suffix = middle.partition(".")
+        if kind in RECORDING_KINDS and f".{suffix}" in AUDIO_SUFFIXES:
+            call.recordings[kind] = path  # type: ignore[index]
+        elif kind in SIDECARS and suffix == "json":
+            call.sidecars[kind] = path
+    return list(calls.values())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"not UTF-8 text ({exc.reason})", source=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source=str(path)
+        ) from exc
+
+
+def detect(payload: Any, *, source: str | None = None) -> Literal["vapi", "retell"]:
+    """Which provider's shape ``payload`` is in."""
+    if isinstance(payload, dict):
+        if vapi_payload.is_vapi(payload):
+            return "vapi"
+        if retell_payload.is_retell(payload):
+            return "retell"
+    raise UnknownFormatError(
+        "neither a Vapi call/end-of-call-report nor a Retell call/webhook body", source=source
+    )
+
+
+class FilesProvider(CallProvider):
+    name = "files"
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self._by_id: dict[str, CallFile] | None = None
+
+    # -- reading ----------------------------------------------------------------------------
+    def load(self, file: CallFile) -> Call:
+        """Parse one call file; raises a VoiceReplayError naming the file if it is bad."""
+        source = str(file.path)
+        payload = read_json(file.path)
+        kind = detect(payload, source=source)
+        parser = vapi_payload if kind == "vapi" else retell_payload
+        call = parser.parse_call(payload, source=source)
+        recordings = {r.kind: r for r in call.recordings}
+        merged = [
+            recordings.get(k, Recording(kind=k)).model_copy(update={"path": None})
+            for k in RECORDING_KINDS
+            if k in file.recordings
+        ]
+        return call.model_copy(update={"recordings": merged})
+
+    def iter_loaded(self) -> Iterator[tuple[CallFile, Call | VoiceReplayError]]:
+        """Every file with its call, or the error that file gave (so one bad file is skipped)."""
+        for file in scan(self.directory):
+            try:
+                yield file, self.load(file)
+            except VoiceReplayError as exc:
+                yield file, exc
+
+    def _index(self) -> dict[str, CallFile]:
+        if self._by_id is None:
+            self._by_id = {}
+            for file, result in self.iter_loaded():
+                if isinstance(result, Call):
+                    self._by_id.setdefault(result.call_id, file)
+        return self._by_id
+
+    def _file_for(self, call_id: str) -> CallFile:
+        try:
+            return self._index()[call_id]
+        except KeyError:
+            by_stem = {f.stem: f for f in scan(self.directory)}
+            if call_id in by_stem:
+                return by_stem[call_id]
+            raise NotFoundError(
+                f"call {call_id} is not in {self.directory} (no file with that call id or name)",
+                provider=self.name,
+            ) from None
+
+    # -- CallProvider ------------------------------------------------------------------------
+    def get_call(self, call_id: str) -> Call:
+        return self.load(self._file_for(call_id))
+
+    def list_calls(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Call]:
+        count = 0
+        for _file, result in self.iter_loaded():
+            if not isinstance(result, Call):
+                continue
+            started = result.started_at
+            if since and (started is None or started < since):
+                continue
+            if until and (started is None or started >= until):
+                continue
+            yield result
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def get_snapshot(self, call: Call) -> AgentSnapshot:
+        file = self._file_for(call.call_id)
+        side = {name: read_json(path) for name, path in file.sidecars.items()}
+        if call.provider == "vapi":
+            assistant = vapi_payload.embedded_assistant(call.raw) or side.get("assistant")
+            return vapi_payload.build_snapshot(call, assistant)
+        return retell_payload.build_snapshot(call, side.get("agent"), side.get("llm"))
+
+    def open_recording(
+        self, call: Call, recording: Recording
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        file = self._file_for(call.call_id)
+        path = file.recordings.get(recording.kind)
+        if path is None:
+            raise RecordingError(
+                f"call {call.call_id} has no {recording.kind} recording beside {file.path.name}",
+                provider=self.name,
+            )
+        return _read_chunks(path)
+
+
+@contextmanager
+def _read_chunks(path: Path) -> Iterator[Iterator[bytes]]:
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror}", provider="files") from exc
+    with fh:
+        yield iter(lambda: fh.read(1 << 16), b"")
+
+
+register("files", lambda directory=None, **_: FilesProvider(_require_dir(directory)))
+
+
+def _require_dir(directory: Path | str | None) -> Path:
+    if directory is None:
+        raise ConfigError("the files provider needs a directory: pass --dir DIR")
+    return Path(directory)

@@ -1,0 +1,29 @@
+"""Hermetic tests: every test gets its own VOICEREPLAY_HOME and no provider keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICEREPLAY_HOME", str(tmp_path / "home"))
+    for name in (
+        "VOICEREPLAY_DATABASE_URL",
+        "VAPI_API_KEY",
+        "RETELL_API_KEY",
+        "VAPI_BASE_URL",
+        "RETELL_BASE_URL",
+        "OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES

@@ -1,0 +1,129 @@
+"""The typed error tree of voicereplay.
+
+Every failure a user can cause or meet is one of these, raised with a message that says what
+was wrong and what to do. Lower layers translate foreign exceptions at the boundary
+(``raise PayloadError(...) from exc``); the CLI prints ``str(error)`` on one line and exits
+with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}`` with
+``error.http_status``.
+
+    VoiceReplayError
+    ├── ConfigError                 bad settings, missing API key, unknown backend name
+    ├── PayloadError                a call/assistant payload we cannot understand
+    │   └── UnknownFormatError      a file that is no known provider shape
+    ├── ProviderError               talking to a provider API failed
+    │   ├── AuthError               401/403: the key is wrong or lacks access
+    │   ├── NotFoundError           404: no such call/assistant/agent
+    │   ├── RateLimitError          429 after every retry
+    │   ├── ProviderUnavailable     5xx / timeouts / connection errors after every retry
+    │   └── RecordingError          a recording could not be downloaded or is not audio
+    ├── StoreError                  the database or the artifacts dir failed
+    │   └── NotStoredError          a call/snapshot the user named is not in the store
+    └── OverrideError               an override that does not fit the snapshot
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "NotFoundError",
+    "NotStoredError",
+    "OverrideError",
+    "PayloadError",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimitError",
+    "RecordingError",
+    "StoreError",
+    "UnknownFormatError",
+    "VoiceReplayError",
+]
+
+
+class VoiceReplayError(Exception):
+    """Base of every error voicereplay raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, object]:
+        return {"error": {"type": type(self).__name__, "message": self.message}}
+
+
+class ConfigError(VoiceReplayError):
+    exit_code = 2
+    http_status = 400
+
+
+class PayloadError(VoiceReplayError):
+    """A payload (call, assistant, agent, webhook body) is malformed or truncated."""
+
+    http_status = 422
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(f"{source}: {message}" if source else message)
+        self.source = source
+
+
+class UnknownFormatError(PayloadError):
+    """A JSON document that is neither a Vapi nor a Retell call."""
+
+
+class OverrideError(VoiceReplayError):
+    exit_code = 2
+    http_status = 400
+
+
+class ProviderError(VoiceReplayError):
+    """A provider API call failed. ``status`` is the HTTP status when there was one."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+
+
+class AuthError(ProviderError):
+    exit_code = 3
+    http_status = 401
+
+
+class NotFoundError(ProviderError):
+    exit_code = 4
+    http_status = 404
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+    http_status = 429
+
+    def __init__(
+        self, message: str, *, provider: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, provider=provider, status=429)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    retryable = True
+    http_status = 503
+
+
+class RecordingError(ProviderError):
+    http_status = 502
+
+
+class StoreError(VoiceReplayError):
+    pass
+
+
+class NotStoredError(StoreError):
+    exit_code = 4
+    http_status = 404

@@ -1,0 +1,163 @@
+"""The normalized call: one shape for every provider's call log.
+
+Units: every time is seconds as a float (``start``/``end`` are seconds from the start of the
+call, ``duration`` is seconds), every datetime is timezone-aware UTC, every cost is USD.
+Provider adapters (``voicereplay.providers``) build these from raw payloads; nothing else in
+voicereplay reads a provider's raw shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Analysis",
+    "Call",
+    "CallType",
+    "Cost",
+    "CostItem",
+    "ProviderMetrics",
+    "ProviderName",
+    "Recording",
+    "RecordingKind",
+    "Role",
+    "ToolCall",
+    "ToolResult",
+    "Turn",
+    "TurnLatency",
+    "Word",
+]
+
+ProviderName = Literal["vapi", "retell"]
+CallType = Literal["inbound", "outbound", "web", "unknown"]
+Role = Literal["agent", "user", "tool_call", "tool_result", "system"]
+RecordingKind = Literal["mixed", "stereo", "customer", "agent"]
+RECORDING_KINDS: tuple[RecordingKind, ...] = ("stereo", "customer", "agent", "mixed")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Word(_Model):
+    word: str
+    start: float = Field(description="seconds from call start")
+    end: float = Field(description="seconds from call start")
+    confidence: float | None = None
+
+
+class ToolCall(_Model):
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str | None = Field(
+        default=None, description="the arguments text as sent, when it was not valid JSON"
+    )
+
+
+class ToolResult(_Model):
+    id: str | None = Field(default=None, description="the id of the tool call answered")
+    name: str | None = None
+    result: str = ""
+    success: bool | None = None
+
+
+class Turn(_Model):
+    role: Role
+    text: str = ""
+    start: float | None = Field(default=None, description="seconds from call start")
+    end: float | None = Field(default=None, description="seconds from call start")
+    words: list[Word] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_result: ToolResult | None = None
+    speaker: str | None = Field(
+        default=None, description="which assistant spoke (squads hand over between assistants)"
+    )
+
+    @property
+    def duration(self) -> float | None:
+        if self.start is None or self.end is None:
+            return None
+        return max(0.0, self.end - self.start)
+
+
+class CostItem(_Model):
+    kind: str = Field(description="transport, stt, llm, tts, platform, analysis, …")
+    usd: float
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Cost(_Model):
+    total_usd: float | None = None
+    breakdown: list[CostItem] = Field(default_factory=list)
+
+
+class Analysis(_Model):
+    summary: str | None = None
+    success: bool | None = Field(default=None, description="success evaluation as a real bool")
+    structured_data: dict[str, Any] = Field(default_factory=dict)
+    sentiment: str | None = None
+
+
+class TurnLatency(_Model):
+    """One agent turn's latency as the provider measured it (seconds)."""
+
+    turn: int | None = None
+    total: float | None = None
+    model: float | None = None
+    voice: float | None = None
+    transcriber: float | None = None
+    endpointing: float | None = None
+
+
+class ProviderMetrics(_Model):
+    turn_latencies: list[TurnLatency] = Field(default_factory=list)
+    summary: dict[str, float] = Field(
+        default_factory=dict, description="aggregates, seconds, e.g. e2e_p50, llm_p90"
+    )
+
+
+class Recording(_Model):
+    kind: RecordingKind
+    url: str | None = Field(default=None, description="where the provider serves it")
+    path: str | None = Field(default=None, description="local file once downloaded")
+    sha256: str | None = None
+    size: int | None = None
+
+
+class Call(_Model):
+    provider: ProviderName
+    call_id: str
+    type: CallType = "unknown"
+    status: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration: float | None = Field(default=None, description="seconds")
+    ended_reason: str | None = None
+    cost: Cost = Field(default_factory=Cost)
+    analysis: Analysis = Field(default_factory=Analysis)
+    customer_number: str | None = None
+    agent_id: str | None = Field(default=None, description="Vapi assistant / Retell agent id")
+    agent_version: str | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    provider_metrics: ProviderMetrics = Field(default_factory=ProviderMetrics)
+    recordings: list[Recording] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    raw: dict[str, Any] = Field(default_factory=dict, description="the payload, verbatim")
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.call_id}"
+
+    def recording(self, kind: RecordingKind) -> Recording | None:
+        return next((r for r in self.recordings if r.kind == kind), None)
+
+    def turns_by(self, role: Role) -> list[Turn]:
+        return [t for t in self.turns if t.role == role]
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [c for t in self.turns for c in t.tool_calls]
