@@ -15,6 +15,7 @@ The layout (the one ``fixtures/`` uses)::
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from voicereplay.errors import (
     UnknownFormatError,
     VoiceReplayError,
 )
-from voicereplay.models import RECORDING_KINDS, Call, Recording, RecordingKind
+from voicereplay.models import RECORDING_KINDS, Call, Recording
 from voicereplay.providers import retell_payload, vapi_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.registry import register
@@ -45,7 +46,7 @@ AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 @dataclass
 class CallFile:
     path: Path
-    recordings: dict[RecordingKind, Path] = field(default_factory=dict)
+    recordings: dict[str, Path] = field(default_factory=dict)
     sidecars: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -70,7 +71,7 @@ def scan(directory: Path) -> list[CallFile]:
             continue
         kind, _, suffix = middle.partition(".")
         if kind in RECORDING_KINDS and f".{suffix}" in AUDIO_SUFFIXES:
-            call.recordings[kind] = path  # type: ignore[index]
+            call.recordings[kind] = path
         elif kind in SIDECARS and suffix == "json":
             call.sidecars[kind] = path
     return list(calls.values())
@@ -106,7 +107,9 @@ class FilesProvider(CallProvider):
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
-        self._by_id: dict[str, CallFile] | None = None
+        self._by_id: dict[str, CallFile] = {}
+        self._indexed = False
+        self._lock = threading.Lock()
 
     # -- reading ----------------------------------------------------------------------------
     def load(self, file: CallFile) -> Call:
@@ -116,6 +119,8 @@ class FilesProvider(CallProvider):
         kind = detect(payload, source=source)
         parser = vapi_payload if kind == "vapi" else retell_payload
         call = parser.parse_call(payload, source=source)
+        with self._lock:
+            self._by_id.setdefault(call.call_id, file)
         recordings = {r.kind: r for r in call.recordings}
         merged = [
             recordings.get(k, Recording(kind=k)).model_copy(update={"path": None})
@@ -132,17 +137,17 @@ class FilesProvider(CallProvider):
             except VoiceReplayError as exc:
                 yield file, exc
 
-    def _index(self) -> dict[str, CallFile]:
-        if self._by_id is None:
-            self._by_id = {}
-            for file, result in self.iter_loaded():
-                if isinstance(result, Call):
-                    self._by_id.setdefault(result.call_id, file)
-        return self._by_id
-
     def _file_for(self, call_id: str) -> CallFile:
+        with self._lock:
+            known = self._by_id.get(call_id)
+        if known is not None:
+            return known
+        if not self._indexed:
+            for _ in self.iter_loaded():  # load() records every call id it reads
+                pass
+            self._indexed = True
         try:
-            return self._index()[call_id]
+            return self._by_id[call_id]
         except KeyError:
             by_stem = {f.stem: f for f in scan(self.directory)}
             if call_id in by_stem:

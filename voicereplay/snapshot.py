@@ -209,7 +209,9 @@ class Overrides(_Partial):
         for pair in pairs:
             key, sep, raw = pair.partition("=")
             if not sep or not key.strip():
-                raise OverrideError(f"--set {pair!r}: expected key=value, e.g. model.temperature=0.2")
+                raise OverrideError(
+                    f"--set {pair!r}: expected key=value, e.g. model.temperature=0.2"
+                )
             try:
                 value: Any = json.loads(raw)
             except json.JSONDecodeError:
@@ -260,7 +262,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         for key, item in value.items():
             out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
         return out
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+    if isinstance(value, list) and value and all(
+        isinstance(v, dict) and "name" in v for v in value
+    ):
         out = {}
         for item in value:
             out.update(_flatten(item, f"{prefix}[{item['name']}]"))

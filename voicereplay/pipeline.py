@@ -1,0 +1,274 @@
+"""The one place that strings the steps together: import → snapshot → (replay → compare) → store.
+
+The CLI, the web app and the job workers call these functions; none of them holds business
+logic of its own. Importing streams: calls are fetched lazily, their recordings downloaded by a
+bounded pool of threads, and each finished call is saved in its own transaction, so memory stays
+flat however many calls an import covers and one bad call never stops the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from voicereplay.config import Settings
+from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
+from voicereplay.models import Call, Recording
+from voicereplay.providers import CallProvider, create
+from voicereplay.snapshot import AgentSnapshot, Overrides
+from voicereplay.store import Store
+
+__all__ = [
+    "ImportOutcome",
+    "apply_overrides",
+    "demo_dir",
+    "import_calls",
+    "load_overrides",
+    "open_provider",
+    "resolve_snapshot",
+]
+
+Status = Literal["created", "updated", "unchanged", "failed"]
+
+
+@dataclass
+class ImportOutcome:
+    """What happened to one call (or one file) during an import."""
+
+    source: str
+    status: Status
+    call: Call | None = None
+    snapshot: AgentSnapshot | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def open_provider(
+    name: str,
+    settings: Settings | None = None,
+    *,
+    directory: Path | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    **options: Any,
+) -> CallProvider:
+    """Build a provider from settings, with explicit options taking precedence."""
+    settings = settings or Settings.from_env()
+    if name in ("vapi", "retell"):
+        env = f"{name.upper()}_API_KEY"
+        api_key = api_key or getattr(settings, f"{name}_api_key")
+        base_url = base_url or getattr(settings, f"{name}_base_url")
+        if not api_key:
+            raise ConfigError(
+                f"no {name.capitalize()} API key: set {env} or pass --api-key "
+                "(or import exported JSON with --dir)"
+            )
+    return create(name, directory=directory, api_key=api_key, base_url=base_url, **options)
+
+
+def import_calls(
+    store: Store,
+    provider: CallProvider,
+    call_ids: Iterable[str] = (),
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    recordings: bool = True,
+    concurrency: int = 8,
+    on_outcome: Callable[[ImportOutcome], None] | None = None,
+) -> list[ImportOutcome]:
+    """Import calls into ``store``: the ids given, else every call the provider lists.
+
+    Returns one outcome per call or file; failures are outcomes, not exceptions, except for
+    errors that stop the listing itself (bad key, unreachable provider).
+    """
+    outcomes: list[ImportOutcome] = []
+    pending: set[Future[ImportOutcome]] = set()
+
+    def finish(done: Iterable[Future[ImportOutcome]]) -> None:
+        for future in done:
+            outcome = future.result()
+            if outcome.call is not None and outcome.status != "failed":
+                outcome = _save(store, outcome)
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for source, item in _sources(provider, list(call_ids), since, until, limit):
+            if isinstance(item, VoiceReplayError):
+                finish([_done(ImportOutcome(source, "failed", error=str(item)))])
+                continue
+            pending.add(pool.submit(_prepare, store, provider, source, item, recordings))
+            if len(pending) >= 2 * max(1, concurrency):
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finish(done)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finish(done)
+    return outcomes
+
+
+def resolve_snapshot(
+    store: Store, ref: str, *, provider: str | None = None
+) -> tuple[AgentSnapshot, str]:
+    """A stored snapshot by call id (``provider:id`` too) or snapshot id (prefix).
+
+    Returns the snapshot and a label saying where it came from.
+    """
+    try:
+        call = store.get_call(ref, provider)
+    except NotStoredError:
+        return store.get_snapshot(ref), f"snapshot {ref}"
+    snapshot = store.snapshot_for_call(call.call_id, call.provider)
+    if snapshot is None:
+        raise NotStoredError(
+            f"call {call.call_id} has no agent snapshot; re-import it with access to its "
+            "assistant/agent config (API key or sidecar file)"
+        )
+    return snapshot, f"call {call.call_id}"
+
+
+def apply_overrides(
+    snapshot: AgentSnapshot,
+    *,
+    overrides_file: Path | None = None,
+    prompt_file: Path | None = None,
+    pairs: Iterable[str] = (),
+) -> AgentSnapshot:
+    """The snapshot with a YAML overrides file, then a prompt file, then ``--set`` pairs."""
+    data: dict[str, Any] = load_overrides(overrides_file) if overrides_file else {}
+    if prompt_file is not None:
+        data["system_prompt"] = _read_text(prompt_file)
+    base = Overrides.parse(data, source=str(overrides_file or prompt_file or "overrides"))
+    overrides = Overrides.from_pairs(pairs, base=base)
+    return snapshot.apply(overrides)
+
+
+def load_overrides(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) overrides file; checked by :meth:`Overrides.parse`."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def demo_dir() -> Path:
+    """The bundled demo call: fixtures/demo in a checkout, or the copy inside the package."""
+    packaged = Path(__file__).resolve().parent / "demo"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+
+
+# -- internals ----------------------------------------------------------------------------------
+def _sources(
+    provider: CallProvider,
+    call_ids: list[str],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+) -> Iterator[tuple[str, Call | VoiceReplayError]]:
+    from voicereplay.providers.files import FilesProvider
+
+    if call_ids:
+        for call_id in call_ids:
+            try:
+                yield call_id, provider.get_call(call_id)
+            except VoiceReplayError as exc:
+                yield call_id, exc
+        return
+    if isinstance(provider, FilesProvider) and since is None and until is None:
+        count = 0
+        for file, result in provider.iter_loaded():
+            yield file.path.name, result
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        return
+    for call in provider.list_calls(since=since, until=until, limit=limit):
+        yield call.call_id, call
+
+
+def _prepare(
+    store: Store, provider: CallProvider, source: str, call: Call, recordings: bool
+) -> ImportOutcome:
+    """Snapshot and download one call (runs in a worker thread; writes no rows)."""
+    outcome = ImportOutcome(source, "created", call=call)
+    try:
+        outcome.snapshot = provider.get_snapshot(call)
+    except VoiceReplayError as exc:
+        outcome.warnings.append(f"no agent snapshot: {exc}")
+    if recordings and call.recordings:
+        try:
+            outcome.call = call.model_copy(
+                update={"recordings": _download(store, provider, call)}
+            )
+        except VoiceReplayError as exc:
+            return ImportOutcome(source, "failed", call=call, error=str(exc))
+    return outcome
+
+
+def _download(store: Store, provider: CallProvider, call: Call) -> list[Recording]:
+    known = _stored_recordings(store, call)
+    fetched: list[Recording] = []
+    for recording in call.recordings:
+        previous = known.get(recording.kind)
+        if (
+            previous is not None
+            and previous.url is not None
+            and previous.url == recording.url
+            and previous.path
+            and Path(previous.path).exists()
+        ):
+            fetched.append(previous)
+            continue
+        fetched.append(provider.fetch_recording(call, recording, store.artifacts))
+    return fetched
+
+
+def _stored_recordings(store: Store, call: Call) -> dict[str, Recording]:
+    try:
+        stored = store.get_call(call.call_id, call.provider)
+    except NotStoredError:
+        return {}
+    return {r.kind: r for r in stored.recordings if r.sha256}
+
+
+def _save(store: Store, outcome: ImportOutcome) -> ImportOutcome:
+    assert outcome.call is not None
+    try:
+        outcome.status = store.save_call(outcome.call, outcome.snapshot)
+    except VoiceReplayError as exc:
+        outcome.status = "failed"
+        outcome.error = str(exc)
+    return outcome
+
+
+def _done(outcome: ImportOutcome) -> Future[ImportOutcome]:
+    future: Future[ImportOutcome] = Future()
+    future.set_result(outcome)
+    return future
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc

@@ -1,0 +1,208 @@
+"""Terminal rendering of calls, snapshots and snapshot diffs with rich (no logic, no I/O)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from voicereplay.models import Call, Turn
+from voicereplay.snapshot import AgentSnapshot, FieldChange
+
+__all__ = ["call_table", "call_view", "diff_view", "snapshot_view"]
+
+_ROLE_STYLE = {
+    "agent": "cyan",
+    "user": "green",
+    "tool_call": "magenta",
+    "tool_result": "yellow",
+    "system": "dim",
+}
+
+
+def _secs(value: float | None) -> str:
+    return "—" if value is None else f"{value:6.2f}"
+
+
+def _duration(value: float | None) -> str:
+    if value is None:
+        return "—"
+    minutes, seconds = divmod(int(round(value)), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"${value:.4f}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "—"}[value]
+
+
+def call_table(rows: Sequence[Any]) -> Table:
+    """A table of stored call summaries (``Store.list_calls``)."""
+    table = Table(title=f"{len(rows)} call(s)", header_style="bold")
+    table.add_column("call id", no_wrap=True)
+    table.add_column("started (UTC)", no_wrap=True)
+    for name in ("dur", "ended reason", "ok", "cost", "turns", "audio"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        started = row.started_at.strftime("%Y-%m-%d %H:%M") if row.started_at else "—"
+        table.add_row(
+            f"{row.provider}:{row.call_id}", started, _duration(row.duration),
+            row.ended_reason or "—", _yes_no(row.success), _money(row.cost_usd),
+            str(row.turn_count), ",".join(row.recording_kinds) or "—",
+        )
+    return table
+
+
+def _turn_text(turn: Turn) -> Text:
+    text = Text(turn.text)
+    for call in turn.tool_calls:
+        args = json.dumps(call.arguments, ensure_ascii=False) if call.arguments else (
+            call.raw_arguments or "{}")
+        text.append(f"{call.name}({args})", style="bold magenta")
+        text.append(f"  id={call.id}", style="dim")
+    if turn.tool_result is not None:
+        result = turn.tool_result
+        text.append(f"{result.name or 'result'} → ", style="yellow")
+        text.append(result.result)
+    return text
+
+
+def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
+    """Header, turns (times, speakers, tool calls) and recordings of one call."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    started = call.started_at.isoformat() if call.started_at else "—"
+    for label, value in (
+        ("call", f"{call.provider}:{call.call_id}"),
+        ("type / status", f"{call.type} / {call.status or '—'}"),
+        ("started", started),
+        ("duration", f"{_duration(call.duration)} ({call.duration or 0:.1f} s)"),
+        ("ended reason", call.ended_reason or "—"),
+        ("customer", call.customer_number or "—"),
+        ("agent", f"{call.agent_id or '—'}" + (f" v{call.agent_version}"
+                                                if call.agent_version else "")),
+        ("snapshot", snapshot_id or "—"),
+        ("cost", _money(call.cost.total_usd)),
+        ("success", _yes_no(call.analysis.success)),
+        ("summary", call.analysis.summary or "—"),
+    ):
+        head.add_row(label, value)
+
+    turns = Table(header_style="bold", expand=True)
+    turns.add_column("#", justify="right", width=3)
+    turns.add_column("start", justify="right", width=7)
+    turns.add_column("end", justify="right", width=7)
+    turns.add_column("who", width=12)
+    turns.add_column("text", ratio=1)
+    for index, turn in enumerate(call.turns, 1):
+        who = turn.role if not turn.speaker else f"{turn.role} ({turn.speaker})"
+        body = _turn_text(turn)
+        if turn.role == "system" and len(turn.text) > 120:
+            body = Text(turn.text[:117].replace("\n", " ") + "…", style="dim")
+        turns.add_row(str(index), _secs(turn.start), _secs(turn.end),
+                      Text(who, style=_ROLE_STYLE[turn.role]), body)
+
+    parts: list[RenderableType] = [Panel(head, title="call"), turns]
+    latencies = call.provider_metrics.turn_latencies
+    if latencies:
+        lat = Table(title="provider latencies (s)", header_style="bold")
+        for name in ("turn", "total", "model", "voice", "transcriber", "endpointing"):
+            lat.add_column(name, justify="right")
+        for i, lt in enumerate(latencies, 1):
+            lat.add_row(str(lt.turn if lt.turn is not None else i), _secs(lt.total),
+                        _secs(lt.model), _secs(lt.voice), _secs(lt.transcriber),
+                        _secs(lt.endpointing))
+        parts.append(lat)
+    rec = Table(title="recordings", header_style="bold")
+    for name in ("kind", "local file", "sha256", "bytes"):
+        rec.add_column(name, overflow="fold")
+    for item in call.recordings:
+        where = item.path or (f"not downloaded ({item.url})" if item.url else "not downloaded")
+        rec.add_row(item.kind, where, (item.sha256 or "—")[:12], str(item.size or "—"))
+    parts.append(rec if call.recordings else Text("no recordings", style="dim"))
+    return Group(*parts)
+
+
+def snapshot_view(snapshot: AgentSnapshot, label: str = "") -> RenderableType:
+    """Every field of a snapshot, the prompt in full."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    src = snapshot.source
+    m, v, t, tt = snapshot.model, snapshot.voice, snapshot.transcriber, snapshot.turn_taking
+    for key, value in (
+        ("id", snapshot.id),
+        ("source", f"{src.provider or '—'} agent {src.agent_id or '—'}"
+                   + (f" v{src.agent_version}" if src.agent_version else "")
+                   + (f", llm {src.llm_id} v{src.llm_version}" if src.llm_id else "")
+                   + (f", call {src.call_id}" if src.call_id else "")
+                   + (f", derived from {src.parent_id}" if src.parent_id else "")),
+        ("model", f"{m.provider or '—'}/{m.name or '—'} temperature={m.temperature} "
+                  f"max_tokens={m.max_tokens} seed={m.seed}"),
+        ("voice", f"{v.provider or '—'} {v.voice_id or '—'} model={v.model} speed={v.speed}"),
+        ("transcriber", f"{t.provider or '—'} {t.model or '—'} language={t.language}"),
+        ("turn-taking", f"endpointing={tt.endpointing}s silence_timeout={tt.silence_timeout}s "
+                        f"max_duration={tt.max_duration}s end phrases={list(tt.end_call_phrases)}"),
+        ("first message", f"[{snapshot.first_message_mode}] {snapshot.first_message or '—'}"),
+        ("variables", json.dumps(snapshot.variables, ensure_ascii=False) or "{}"),
+        ("states", str(len(snapshot.states)) if snapshot.states else "—"),
+    ):
+        grid.add_row(key, value)
+    tools = Table(title="tools", header_style="bold", expand=True)
+    for name in ("name", "kind", "parameters", "description"):
+        tools.add_column(name, overflow="fold")
+    for tool in snapshot.tools:
+        params = ", ".join(tool.parameters.get("properties", {}).keys())
+        tools.add_row(tool.name, tool.kind, params or "—", tool.description)
+    prompt = Panel(snapshot.system_prompt or "(no system prompt)", title="system prompt")
+    return Group(Panel(grid, title=f"agent snapshot {label}".strip()), tools, prompt)
+
+
+def diff_view(changes: Sequence[FieldChange], a_label: str, b_label: str) -> RenderableType:
+    """Field-level changes; long texts as a line diff."""
+    if not changes:
+        return Text(f"no differences between {a_label} and {b_label}", style="green")
+    table = Table(title=f"{a_label} → {b_label}: {len(changes)} change(s)", header_style="bold",
+                  expand=True)
+    table.add_column("field", style="bold", overflow="fold")
+    table.add_column("before", style="red", overflow="fold")
+    table.add_column("after", style="green", overflow="fold")
+    texts: list[RenderableType] = []
+    for change in changes:
+        before, after = change.before, change.after
+        if isinstance(before, str) and isinstance(after, str) and (
+            "\n" in before or "\n" in after or len(before) + len(after) > 160
+        ):
+            table.add_row(change.path, "(text, see below)", "(text, see below)")
+            texts.append(_text_diff(change.path, before, after))
+            continue
+        table.add_row(change.path, _short(before), _short(after))
+    return Group(table, *texts)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_diff(path: str, before: str, after: str) -> RenderableType:
+    out = Text()
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), "before",
+                                     "after", lineterm="", n=1):
+        style = ("green" if line.startswith("+") else "red" if line.startswith("-")
+                 else "cyan" if line.startswith("@@") else "")
+        out.append(line + "\n", style=style)
+    return Panel(out, title=path)
