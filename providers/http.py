@@ -9,6 +9,7 @@ in a message. Tests inject an ``httpx`` transport.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
 import time
@@ -109,10 +110,20 @@ class ProviderHTTP:
 
     @contextmanager
     def stream(self, url: str, *, what: str) -> Iterator[Iterator[bytes]]:
-        """Stream a (possibly redirected) download, retrying before the first byte arrives."""
+        """Stream a (possibly redirected) download, retrying before the first byte arrives.
+
+        The API key goes only to the API's own host: an absolute URL elsewhere (a CDN, a signed
+        storage URL) is fetched without it, as httpx already does for cross-host redirects.
+        """
         for attempt in range(self.max_retries + 1):
+            request = self.client.build_request("GET", url)
+            if request.url.host != self.client.base_url.host or (
+                request.url.port != self.client.base_url.port
+            ):
+                request.headers.pop("Authorization", None)
             try:
-                with self.client.stream("GET", url) as response:
+                response = self.client.send(request, stream=True)
+                with contextlib.closing(response):
                     if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
                         delay = self._delay(attempt, response)
                     else:

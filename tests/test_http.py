@@ -111,3 +111,18 @@ def test_stream_retries_before_first_byte() -> None:
     with _client(handler).stream("/rec", what="recording") as chunks:
         assert b"".join(chunks) == b"RIFF....WAVEdata"
     assert state["n"] == 2
+
+
+def test_stream_sends_the_key_only_to_the_api_host() -> None:
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("authorization")
+        return httpx.Response(200, content=b"RIFF....WAVEdata")
+
+    client = _client(handler)
+    with client.stream("/call/1/stereo-recording", what="recording") as chunks:
+        b"".join(chunks)
+    with client.stream("https://cdn.example/rec.wav", what="recording") as chunks:
+        b"".join(chunks)
+    assert seen == {"api.example": "Bearer sk-secret", "cdn.example": None}

@@ -30,6 +30,10 @@ def _secs(value: float | None) -> str:
     return "—" if value is None else f"{value:6.2f}"
 
 
+def _s(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}s"
+
+
 def _duration(value: float | None) -> str:
     if value is None:
         return "—"
@@ -151,8 +155,9 @@ def snapshot_view(snapshot: AgentSnapshot, label: str = "") -> RenderableType:
                   f"max_tokens={m.max_tokens} seed={m.seed}"),
         ("voice", f"{v.provider or '—'} {v.voice_id or '—'} model={v.model} speed={v.speed}"),
         ("transcriber", f"{t.provider or '—'} {t.model or '—'} language={t.language}"),
-        ("turn-taking", f"endpointing={tt.endpointing}s silence_timeout={tt.silence_timeout}s "
-                        f"max_duration={tt.max_duration}s end phrases={list(tt.end_call_phrases)}"),
+        ("turn-taking", f"endpointing={_s(tt.endpointing)} silence_timeout="
+                        f"{_s(tt.silence_timeout)} max_duration={_s(tt.max_duration)} "
+                        f"end phrases={list(tt.end_call_phrases)}"),
         ("first message", f"[{snapshot.first_message_mode}] {snapshot.first_message or '—'}"),
         ("variables", json.dumps(snapshot.variables, ensure_ascii=False) or "{}"),
         ("states", str(len(snapshot.states)) if snapshot.states else "—"),

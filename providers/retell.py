@@ -1,0 +1,237 @@
+"""The Retell AI adapter: calls, agent snapshots and recordings from the Retell API.
+
+    provider = RetellProvider(api_key)          # or create("retell"), which reads RETELL_API_KEY
+    call = provider.get_call("call_abc")        # GET /v2/get-call/{id}
+    for call in provider.list_calls(since=...): # POST /v2/list-calls, paged by pagination_key
+        ...
+    snapshot = provider.get_snapshot(call)      # GET /get-agent + /get-retell-llm at the versions
+
+Retries and error translation live in :class:`~voicereplay.providers.http.ProviderHTTP`.
+Recordings sit on Retell's public CDN. They are fetched by a second client that sends no API
+key, so the key never goes to another host.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from voicereplay.config import Settings
+from voicereplay.errors import AuthError, NotFoundError, PayloadError, RecordingError
+from voicereplay.models import Call, Recording
+from voicereplay.providers import retell_payload
+from voicereplay.providers.base import CallProvider
+from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.registry import register
+from voicereplay.snapshot import AgentSnapshot
+
+__all__ = ["RetellProvider"]
+
+DEFAULT_BASE_URL = "https://api.retellai.com"
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_TRANSCRIPT_KEYS = ("transcript_with_tool_calls", "transcript_object", "transcript")
+
+
+class RetellProvider(CallProvider):
+    name = "retell"
+    page_size = PAGE_SIZE  # calls asked for per list-calls request
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        **http_options: Any,
+    ) -> None:
+        self.http = ProviderHTTP(
+            "retell", base_url, api_key, key_env="RETELL_API_KEY", transport=transport,
+            **http_options,
+        )
+        self._cdn = ProviderHTTP(
+            "retell", base_url, None, key_env="RETELL_API_KEY", transport=transport,
+            **http_options,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+        self._cdn.close()
+
+    # -- calls ------------------------------------------------------------------------------
+    def get_call(self, call_id: str) -> Call:
+        body = self.http.get_json(f"/v2/get-call/{quote(call_id, safe='')}", what=f"call {call_id}")
+        return retell_payload.parse_call(body, source=f"Retell get-call {call_id}")
+
+    def list_calls(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Call]:
+        """Calls started in ``[since, until)``, newest first, one page at a time."""
+        threshold: dict[str, int] = {}
+        if since is not None:
+            threshold["lower_threshold"] = _epoch_ms(since)
+        if until is not None:
+            threshold["upper_threshold"] = _epoch_ms(until) - 1
+        remaining = limit
+        pagination_key: str | None = None
+        seen: set[str] = set()
+        while remaining is None or remaining > 0:
+            size = min(self.page_size, MAX_PAGE_SIZE)
+            if remaining is not None:
+                size = min(size, remaining)
+            body: dict[str, Any] = {"sort_order": "descending", "limit": size}
+            if threshold:
+                body["filter_criteria"] = {"start_timestamp": threshold}
+            if pagination_key:
+                body["pagination_key"] = pagination_key
+            what = "the call list" + (f" after call {pagination_key}" if pagination_key else "")
+            items = _page_items(self.http.post_json("/v2/list-calls", body, what=what), what)
+            fresh = [item for item in items if item["call_id"] not in seen]
+            for item in fresh:
+                seen.add(item["call_id"])
+                yield self._full_call(item)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+            if len(items) < size or not fresh:
+                return
+            pagination_key = items[-1]["call_id"]
+
+    def _full_call(self, item: Mapping[str, Any]) -> Call:
+        """A list item as a call, fetched again when the list left out its transcript."""
+        call_id = item["call_id"]
+        if not any(key in item for key in _TRANSCRIPT_KEYS):
+            return self.get_call(call_id)
+        return retell_payload.parse_call(item, source=f"Retell list-calls item {call_id}")
+
+    # -- agent ------------------------------------------------------------------------------
+    def get_snapshot(self, call: Call) -> AgentSnapshot:
+        """The agent and its Retell LLM at the versions that handled ``call``."""
+        if not call.agent_id:
+            raise PayloadError(
+                f"call {call.call_id} names no agent_id, so its agent cannot be fetched",
+                source="Retell",
+            )
+        version = call.agent_version
+        agent = self.http.get_json(
+            f"/get-agent/{quote(call.agent_id, safe='')}",
+            what=f"agent {call.agent_id}{_at(version)} (for call {call.call_id})",
+            params={"version": version} if version is not None else None,
+        )
+        if not isinstance(agent, dict):
+            raise PayloadError(
+                f"agent {call.agent_id}: expected a JSON object, got {type(agent).__name__}",
+                source=f"Retell get-agent for call {call.call_id}",
+            )
+        llm = None
+        engine = agent.get("response_engine")
+        if isinstance(engine, dict) and engine.get("type") == "retell-llm":
+            llm_id = engine.get("llm_id")
+            if not isinstance(llm_id, str) or not llm_id:
+                raise PayloadError(
+                    f"agent {call.agent_id}: response_engine.llm_id is missing",
+                    source=f"Retell get-agent for call {call.call_id}",
+                )
+            llm_version = engine.get("version")
+            llm = self.http.get_json(
+                f"/get-retell-llm/{quote(llm_id, safe='')}",
+                what=f"Retell LLM {llm_id}{_at(llm_version)} (for call {call.call_id})",
+                params={"version": llm_version} if llm_version is not None else None,
+            )
+        return retell_payload.build_snapshot(call, agent, llm)
+
+    # -- recordings -------------------------------------------------------------------------
+    def open_recording(
+        self, call: Call, recording: Recording
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        if not recording.url:
+            raise RecordingError(
+                f"call {call.call_id} has no URL for its {recording.kind} recording; "
+                "Retell may not have stored one (check the agent's data storage setting)",
+                provider=self.name,
+            )
+        return self._download(call, recording, recording.url)
+
+    @contextmanager
+    def _download(self, call: Call, recording: Recording, url: str) -> Iterator[Iterator[bytes]]:
+        what = f"the {recording.kind} recording of call {call.call_id}"
+        try:
+            with self._cdn.stream(url, what=what) as chunks:
+                yield chunks
+        except (AuthError, NotFoundError) as exc:
+            raise RecordingError(
+                f"Retell: {what} was refused (HTTP {exc.status}); recording URLs may expire "
+                "after 24 h, so get the call again for fresh ones",
+                provider=self.name,
+                status=exc.status,
+            ) from exc
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def parse_webhook(self, body: bytes | str | Mapping[str, Any]) -> Call:
+        """The call in a Retell webhook body (``{"event": …, "call": {…}}``); no signature check."""
+        return parse_webhook(body)
+
+
+def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
+    """The call in a Retell webhook body (``call_ended``, ``call_analyzed``, …)."""
+    source = "Retell webhook"
+    payload: Any = body
+    if isinstance(body, bytes | str):
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise PayloadError(f"the body is not JSON ({exc})", source=source) from exc
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("event"), str):
+        raise PayloadError("expected a webhook body {\"event\": …, \"call\": {…}}", source=source)
+    event = payload["event"]
+    return retell_payload.parse_call(payload, source=f"{source} {event}")
+
+
+def _page_items(page: Any, what: str) -> list[dict[str, Any]]:
+    items = page.get("items") if isinstance(page, dict) else page
+    if not isinstance(items, list):
+        raise PayloadError(
+            f"{what}: expected a JSON list of calls, got {type(page).__name__}", source="Retell"
+        )
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("call_id"), str):
+            raise PayloadError(f"{what}: item {i} is not a call with a call_id", source="Retell")
+    return items
+
+
+def _epoch_ms(when: datetime) -> int:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _at(version: object) -> str:
+    return f" version {version}" if version is not None else ""
+
+
+def _factory(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    **_: Any,
+) -> RetellProvider:
+    settings = Settings.from_env()
+    return RetellProvider(
+        api_key or settings.retell_api_key,
+        base_url or settings.retell_base_url,
+        transport=transport,
+    )
+
+
+register("retell", _factory)
