@@ -120,7 +120,9 @@ class _FaultMiddleware:
 @contextmanager
 def serve(app: Any) -> Iterator[RunningServer]:
     """Serve ``app`` on 127.0.0.1 at a free port until the block ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    # (accepted sockets inherit it). Without it every response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
