@@ -4,10 +4,11 @@
     python bench/ingest.py --sizes 1000 --runs 1
 
 The fake Vapi server runs in its own process (so it does not share the importer's CPU time or
-memory), serving N copies of the demo call, each with its own small, unique stereo, customer and
-agent recordings (2 s of 8 kHz audio; 128 KB a call) behind 302 redirects, as Vapi does. Every
-import runs in a fresh process with a fresh VOICEREPLAY_HOME and reports wall time, calls/s and
-peak RSS; memory flat in the number of calls means the import streams instead of holding calls.
+memory), serving N copies of the demo call, each with its own small, unique stereo,
+customer, agent and mixed recordings (2 s of 8 kHz audio; 160 KB a call) behind 302
+redirects, as Vapi does. Every import runs in a fresh process with a fresh VOICEREPLAY_HOME
+and reports wall time, calls/s and peak RSS; memory flat in the number of calls means the
+import streams instead of holding calls.
 Prints a Markdown table for BENCHMARKS.md.
 """
 
@@ -70,8 +71,8 @@ def serve(count: int, port: int) -> None:
         call["id"] = str(uuid.UUID(int=i + 1))
         created = start + timedelta(minutes=i)
         call["createdAt"] = created.isoformat().replace("+00:00", "Z")
-        data.add_call(call, recordings={"stereo": _wav(3 * i, 2), "customer": _wav(3 * i + 1, 1),
-                                        "agent": _wav(3 * i + 2, 1)})
+        data.add_call(call, recordings={"stereo": _wav(4 * i, 2), "customer": _wav(4 * i + 1, 1),
+                                        "agent": _wav(4 * i + 2, 1), "mixed": _wav(4 * i + 3, 1)})
     app = make_vapi_app(api_key=API_KEY, data=data)
     print("ready", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

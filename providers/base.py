@@ -6,6 +6,7 @@ and :class:`~voicereplay.snapshot.AgentSnapshot`, never raw dicts.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -54,16 +55,10 @@ class CallProvider(ABC):
         """Download one recording into ``store``; returns it with ``path``, ``sha256``, ``size``."""
         what = f"the {recording.kind} recording of call {call.call_id}"
         with self.open_recording(call, recording) as chunks:
-            blob = store.put_chunks(_checked_audio(chunks, what), suffix=".part")
-        with open(blob.path, "rb") as fh:
-            suffix = audio_suffix(fh.read(16)) or ".bin"
-        final = store.path_for(blob.sha256, suffix)
-        if not final.exists():
-            blob.path.replace(final)
-        elif blob.path != final:
-            blob.path.unlink(missing_ok=True)
+            head, suffix = _sniff_audio(chunks, what)
+            blob = store.put_chunks(itertools.chain([head], chunks), suffix)
         return recording.model_copy(
-            update={"path": str(final), "sha256": blob.sha256, "size": blob.size}
+            update={"path": str(blob.path), "sha256": blob.sha256, "size": blob.size}
         )
 
     def close(self) -> None:  # noqa: B027 - optional hook
@@ -96,27 +91,19 @@ def audio_suffix(head: bytes) -> str | None:
     return None
 
 
-def _checked_audio(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+def _sniff_audio(chunks: Iterator[bytes], what: str) -> tuple[bytes, str]:
+    """Read the first bytes of a download and check they are audio; returns them and a suffix."""
     head = b""
-    checked = False
     for chunk in chunks:
-        if not checked:
-            head += chunk
-            if len(head) < 16:
-                continue
-            if audio_suffix(head) is None:
-                raise RecordingError(
-                    f"{what} is not audio (starts with {head[:12]!r}); "
-                    "the URL may have expired or point to an error page",
-                    provider="recording",
-                )
-            checked = True
-            yield head
-            continue
-        yield chunk
-    if not checked:
-        if audio_suffix(head) is None:
-            raise RecordingError(
-                f"{what} is empty or not audio ({len(head)} bytes)", provider="recording"
-            )
-        yield head
+        head += chunk
+        if len(head) >= 16:
+            break
+    suffix = audio_suffix(head)
+    if suffix is None:
+        described = f"starts with {head[:12]!r}" if head else "is empty"
+        raise RecordingError(
+            f"{what} is not audio ({described}); the URL may have expired or point to an "
+            "error page",
+            provider="recording",
+        )
+    return head, suffix

@@ -10,8 +10,10 @@ in a message. Tests inject an ``httpx`` transport.
 from __future__ import annotations
 
 import contextlib
+import copy
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,7 +49,7 @@ class ProviderHTTP:
         backoff: float = 0.5,
         max_backoff: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
-        max_connections: int = 16,
+        max_connections: int = 64,
     ) -> None:
         self.provider = provider
         self.key_env = key_env
@@ -59,6 +61,8 @@ class ProviderHTTP:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._has_key = bool(api_key)
+        self._config_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        self._cache_lock = threading.Lock()
         self.client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers=headers,
@@ -75,6 +79,21 @@ class ProviderHTTP:
     # -- requests ---------------------------------------------------------------------------
     def get_json(self, path: str, *, what: str, params: dict[str, Any] | None = None) -> Any:
         return self._json(self.request("GET", path, what=what, params=params), what)
+
+    def get_config_json(self, path: str, *, what: str, params: dict[str, Any] | None = None) -> Any:
+        """``get_json`` for agent configuration, fetched once per client.
+
+        An import touches the same assistant (or agent at a version) for call after call; this
+        asks the provider once and hands each caller its own copy.
+        """
+        key = (path, tuple(sorted((params or {}).items())))
+        with self._cache_lock:
+            if key in self._config_cache:
+                return copy.deepcopy(self._config_cache[key])
+        body = self.get_json(path, what=what, params=params)
+        with self._cache_lock:
+            self._config_cache[key] = body
+        return copy.deepcopy(body)
 
     def post_json(self, path: str, body: dict[str, Any], *, what: str) -> Any:
         return self._json(self.request("POST", path, what=what, json=body), what)

@@ -124,7 +124,7 @@ class RetellProvider(CallProvider):
                 source="Retell",
             )
         version = call.agent_version
-        agent = self.http.get_json(
+        agent = self.http.get_config_json(
             f"/get-agent/{quote(call.agent_id, safe='')}",
             what=f"agent {call.agent_id}{_at(version)} (for call {call.call_id})",
             params={"version": version} if version is not None else None,
@@ -144,7 +144,7 @@ class RetellProvider(CallProvider):
                     source=f"Retell get-agent for call {call.call_id}",
                 )
             llm_version = engine.get("version")
-            llm = self.http.get_json(
+            llm = self.http.get_config_json(
                 f"/get-retell-llm/{quote(llm_id, safe='')}",
                 what=f"Retell LLM {llm_id}{_at(llm_version)} (for call {call.call_id})",
                 params={"version": llm_version} if llm_version is not None else None,

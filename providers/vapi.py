@@ -144,7 +144,7 @@ class VapiProvider(CallProvider):
             if assistant_id is None and squad_id is not None:
                 assistant, assistant_id = self._squad_assistant(call, squad_id)
             if assistant is None and assistant_id is not None:
-                assistant = self.http.get_json(
+                assistant = self.http.get_config_json(
                     f"/assistant/{_segment(assistant_id, 'assistant id')}",
                     what=f"assistant {assistant_id} (for call {call.call_id})",
                 )
@@ -161,7 +161,7 @@ class VapiProvider(CallProvider):
 
     def _squad_assistant(self, call: Call, squad_id: str) -> tuple[Any, str | None]:
         """The first member of squad ``squad_id``: its inline assistant or its assistant id."""
-        squad = self.http.get_json(
+        squad = self.http.get_config_json(
             f"/squad/{_segment(squad_id, 'squad id')}",
             what=f"squad {squad_id} (for call {call.call_id})",
         )

@@ -29,16 +29,21 @@ class Blob:
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._made: set[Path] = set()
+
+    def _dir(self, path: Path) -> Path:
+        if path not in self._made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made.add(path)
+        return path
 
     def path_for(self, sha256: str, suffix: str = "") -> Path:
         return self.root / "blobs" / sha256[:2] / f"{sha256}{suffix}"
 
     def put_chunks(self, chunks: Iterable[bytes], suffix: str = "") -> Blob:
         """Stream ``chunks`` into the store; returns the blob (existing or new)."""
-        tmp_dir = self.root / "tmp"
         try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(dir=self._dir(self.root / "tmp"), suffix=".part")
         except OSError as exc:
             raise StoreError(f"cannot write artifacts under {self.root}: {exc}") from exc
         digest = hashlib.sha256()
@@ -54,7 +59,7 @@ class ArtifactStore:
             if final.exists():
                 os.unlink(tmp_name)
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                self._dir(final.parent)
                 os.replace(tmp_name, final)
             return Blob(sha256=sha, path=final, size=size)
         except BaseException:

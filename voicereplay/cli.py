@@ -11,6 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -155,13 +156,7 @@ def calls_import(
     counts = {s: sum(o.status == s for o in outcomes)
               for s in ("created", "updated", "unchanged", "failed")}
     if json_out:
-        _print_json([{"source": o.source, "status": o.status,
-                      "provider": o.call.provider if o.call else None,
-                      "call_id": o.call.call_id if o.call else None,
-                      "snapshot_id": o.snapshot.id if o.snapshot else None,
-                      "recordings": [r.kind for r in o.call.recordings if r.sha256]
-                      if o.call else [],
-                      "error": o.error, "warnings": o.warnings} for o in outcomes])
+        _print_json([asdict(o) for o in outcomes])
     else:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         err.print(f"imported {len(outcomes)} call(s): {summary or 'nothing to import'}")
@@ -276,8 +271,7 @@ def demo() -> None:
     if failed or not outcomes:
         raise ConfigError(f"the demo call in {directory} did not import: "
                           f"{failed[0].error if failed else 'no call file found'}")
-    call = outcomes[0].call
-    assert call is not None
+    call = store.get_call(outcomes[0].call_id or "", outcomes[0].provider)
     snapshot = store.snapshot_for_call(call.call_id, call.provider)
     out.print(render.call_view(call, snapshot.id if snapshot else None))
     if snapshot is not None:
@@ -294,8 +288,6 @@ def demo() -> None:
 def _as_dict(row: Any) -> dict[str, Any]:
     if hasattr(row, "model_dump"):
         return dict(row.model_dump(mode="json"))
-    from dataclasses import asdict
-
     return asdict(row)
 
 

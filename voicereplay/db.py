@@ -147,15 +147,21 @@ class CallRecordingRow(Base):
 
 
 def put_snapshot(session: Session, snapshot: AgentSnapshot) -> str:
-    if session.get(SnapshotRow, snapshot.id) is None:
+    found = session.scalar(select(SnapshotRow.id).where(SnapshotRow.id == snapshot.id))
+    if found is None:
         data = snapshot.model_dump(mode="json")
-        session.add(SnapshotRow(id=snapshot.id, data=data, created_at=utcnow()))
-        session.flush()
+        session.execute(insert(SnapshotRow), [{"id": snapshot.id, "data": data,
+                                               "created_at": utcnow()}])
     return snapshot.id
 
 
 def fill_call_row(
-    row: CallRow, call: Call, sha: str, snapshot_id: str | None, now: datetime
+    row: CallRow,
+    call: Call,
+    sha: str,
+    snapshot_id: str | None,
+    now: datetime,
+    data: dict[str, Any] | None = None,
 ) -> None:
     row.type = call.type
     row.status = call.status
@@ -171,7 +177,7 @@ def fill_call_row(
     row.turn_count = sum(1 for t in call.turns if t.role in ("agent", "user"))
     row.snapshot_id = snapshot_id
     row.content_sha256 = sha
-    row.data = call.model_dump(mode="json")
+    row.data = data if data is not None else call.model_dump(mode="json")
     row.updated_at = now
 
 
@@ -179,16 +185,20 @@ def put_recordings(session: Session, call_pk: int, call: Call) -> None:
     """Replace the call's recording rows, registering downloaded files as blobs."""
     session.execute(delete(CallRecordingRow).where(CallRecordingRow.call_pk == call_pk))
     rows: dict[str, dict[str, Any]] = {}
+    blobs: dict[str, dict[str, Any]] = {}
     for rec in call.recordings:
         if rec.kind in rows:
             continue  # Call.recording(kind) reads the first one too
-        sha = None
-        if rec.sha256 and rec.path:
-            sha = rec.sha256
-            if session.get(BlobRow, sha) is None:
-                session.add(BlobRow(sha256=sha, path=rec.path, size=rec.size, created_at=utcnow()))
+        sha = rec.sha256 if rec.sha256 and rec.path else None
+        if sha is not None:
+            blobs.setdefault(sha, {"sha256": sha, "path": rec.path, "size": rec.size,
+                                   "created_at": utcnow()})
         rows[rec.kind] = {"call_pk": call_pk, "kind": rec.kind, "url": rec.url, "sha256": sha}
-    session.flush()
+    if blobs:
+        known = set(session.scalars(select(BlobRow.sha256).where(BlobRow.sha256.in_(blobs))))
+        new = [row for sha, row in blobs.items() if sha not in known]
+        if new:
+            session.execute(insert(BlobRow), new)
     if rows:
         session.execute(insert(CallRecordingRow), list(rows.values()))
 

@@ -37,18 +37,32 @@ Status = Literal["created", "updated", "unchanged", "failed"]
 
 @dataclass
 class ImportOutcome:
-    """What happened to one call (or one file) during an import."""
+    """What happened to one call (or one file) during an import.
+
+    It names the call but does not hold it, so a long import keeps no calls in memory.
+    """
 
     source: str
     status: Status
-    call: Call | None = None
-    snapshot: AgentSnapshot | None = None
+    provider: str | None = None
+    call_id: str | None = None
+    snapshot_id: str | None = None
+    recordings: list[str] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status != "failed"
+
+
+@dataclass
+class _Prepared:
+    """A call fetched, snapshotted and downloaded in a worker, waiting to be saved."""
+
+    outcome: ImportOutcome
+    call: Call | None = None
+    snapshot: AgentSnapshot | None = None
 
 
 def open_provider(
@@ -92,13 +106,11 @@ def import_calls(
     errors that stop the listing itself (bad key, unreachable provider).
     """
     outcomes: list[ImportOutcome] = []
-    pending: set[Future[ImportOutcome]] = set()
+    pending: set[Future[_Prepared]] = set()
 
-    def finish(done: Iterable[Future[ImportOutcome]]) -> None:
+    def finish(done: Iterable[Future[_Prepared]]) -> None:
         for future in done:
-            outcome = future.result()
-            if outcome.call is not None and outcome.status != "failed":
-                outcome = _save(store, outcome)
+            outcome = _save(store, future.result())
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
@@ -106,7 +118,7 @@ def import_calls(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for source, item in _sources(provider, list(call_ids), since, until, limit):
             if isinstance(item, VoiceReplayError):
-                finish([_done(ImportOutcome(source, "failed", error=str(item)))])
+                finish([_done(_Prepared(ImportOutcome(source, "failed", error=str(item))))])
                 continue
             pending.add(pool.submit(_prepare, store, provider, source, item, recordings))
             if len(pending) >= 2 * max(1, concurrency):
@@ -208,21 +220,23 @@ def _sources(
 
 def _prepare(
     store: Store, provider: CallProvider, source: str, call: Call, recordings: bool
-) -> ImportOutcome:
+) -> _Prepared:
     """Snapshot and download one call (runs in a worker thread; writes no rows)."""
-    outcome = ImportOutcome(source, "created", call=call)
+    outcome = ImportOutcome(source, "created", provider=call.provider, call_id=call.call_id)
+    prepared = _Prepared(outcome, call)
     try:
-        outcome.snapshot = provider.get_snapshot(call)
+        prepared.snapshot = provider.get_snapshot(call)
+        outcome.snapshot_id = prepared.snapshot.id
     except VoiceReplayError as exc:
         outcome.warnings.append(f"no agent snapshot: {exc}")
     if recordings and call.recordings:
         try:
-            outcome.call = call.model_copy(
+            prepared.call = call.model_copy(
                 update={"recordings": _download(store, provider, call)}
             )
         except VoiceReplayError as exc:
-            return ImportOutcome(source, "failed", call=call, error=str(exc))
-    return outcome
+            outcome.status, outcome.error = "failed", str(exc)
+    return prepared
 
 
 def _download(store: Store, provider: CallProvider, call: Call) -> list[Recording]:
@@ -244,6 +258,8 @@ def _download(store: Store, provider: CallProvider, call: Call) -> list[Recordin
 
 
 def _stored_recordings(store: Store, call: Call) -> dict[str, Recording]:
+    if not store.has_call(call.call_id, call.provider):
+        return {}
     try:
         stored = store.get_call(call.call_id, call.provider)
     except NotStoredError:
@@ -251,19 +267,21 @@ def _stored_recordings(store: Store, call: Call) -> dict[str, Recording]:
     return {r.kind: r for r in stored.recordings if r.sha256}
 
 
-def _save(store: Store, outcome: ImportOutcome) -> ImportOutcome:
-    assert outcome.call is not None
+def _save(store: Store, prepared: _Prepared) -> ImportOutcome:
+    outcome, call = prepared.outcome, prepared.call
+    if call is None or outcome.status == "failed":
+        return outcome
     try:
-        outcome.status = store.save_call(outcome.call, outcome.snapshot)
+        outcome.status = store.save_call(call, prepared.snapshot)
+        outcome.recordings = [r.kind for r in call.recordings if r.sha256]
     except VoiceReplayError as exc:
-        outcome.status = "failed"
-        outcome.error = str(exc)
+        outcome.status, outcome.error = "failed", str(exc)
     return outcome
 
 
-def _done(outcome: ImportOutcome) -> Future[ImportOutcome]:
-    future: Future[ImportOutcome] = Future()
-    future.set_result(outcome)
+def _done(prepared: _Prepared) -> Future[_Prepared]:
+    future: Future[_Prepared] = Future()
+    future.set_result(prepared)
     return future
 
 

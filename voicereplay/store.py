@@ -93,13 +93,17 @@ def redact_url(url: str) -> str:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
-def content_sha256(call: Call) -> str:
-    """The sha256 of ``call``'s canonical JSON, blind to what changes on every fetch."""
-    body = call.model_dump(mode="json")
+def content_sha256(call: Call, data: dict[str, Any] | None = None) -> str:
+    """The sha256 of ``call``'s canonical JSON, blind to what changes on every fetch.
+
+    ``data`` is ``call.model_dump(mode="json")`` when the caller has it already.
+    """
+    body = dict(data if data is not None else call.model_dump(mode="json"))
     body["raw"] = _without_volatile(body["raw"])
-    for recording in body["recordings"]:
-        if recording.get("sha256"):
-            recording.pop("path", None)  # same bytes, wherever they were put
+    body["recordings"] = [
+        {k: v for k, v in rec.items() if not (k == "path" and rec.get("sha256"))}
+        for rec in body["recordings"]  # same bytes, wherever they were put
+    ]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -163,7 +167,8 @@ class Store:
     def save_call(self, call: Call, snapshot: AgentSnapshot | None = None) -> SaveResult:
         """Store ``call`` (and link ``snapshot``) in one transaction; a re-import of the same
         content writes nothing. Without ``snapshot`` an existing link is kept."""
-        sha = content_sha256(call)
+        data = call.model_dump(mode="json")
+        sha = content_sha256(call, data)
         with self._session(f"saving call {call.key}", write=True) as session:
             row = session.scalar(
                 select(CallRow).where(
@@ -181,7 +186,7 @@ class Store:
                 result = "created"
                 row = CallRow(provider=call.provider, call_id=call.call_id, imported_at=now)
                 session.add(row)
-            fill_call_row(row, call, sha, snapshot_id, now)
+            fill_call_row(row, call, sha, snapshot_id, now, data)
             session.flush()
             put_recordings(session, row.id, call)
             return result
@@ -352,8 +357,13 @@ def _alembic_config(connection: Any) -> Config:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (the web app) work while an import writes, and with synchronous=NORMAL
+    # a commit no longer waits for an fsync: one transaction per call stays cheap.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
