@@ -128,3 +128,10 @@ def test_errors_are_one_clear_line(args: tuple[str, ...], code: int, message: st
     assert exit_code == code, err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_version() -> None:
+    from voicereplay import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"voicereplay {__version__}"

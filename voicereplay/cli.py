@@ -43,6 +43,22 @@ snapshot_app = typer.Typer(no_args_is_help=True, help="Show and diff agent snaps
 app.add_typer(calls_app, name="calls")
 app.add_typer(snapshot_app, name="snapshot")
 
+def _version(value: bool) -> None:
+    if value:
+        from voicereplay import __version__
+
+        out.print(f"voicereplay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Replay real Vapi/Retell voice-agent calls against a changed agent."""
+
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 if not out.is_terminal:  # piped or captured: room for ids and times instead of 80 columns
@@ -161,7 +177,10 @@ def calls_import(
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         err.print(f"imported {len(outcomes)} call(s): {summary or 'nothing to import'}")
     if counts["failed"]:
-        raise typer.Exit(1)
+        # one kind of failure for every call (a bad key, a wrong id) keeps its own exit code
+        codes = {o.exit_code for o in outcomes}
+        raise typer.Exit(codes.pop() if counts["failed"] == len(outcomes) and len(codes) == 1
+                         else 1)
 
 
 @calls_app.command("list")

@@ -49,11 +49,16 @@ class ImportOutcome:
     snapshot_id: str | None = None
     recordings: list[str] = field(default_factory=list)
     error: str | None = None
+    exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status != "failed"
+
+    def fail(self, exc: VoiceReplayError) -> ImportOutcome:
+        self.status, self.error, self.exit_code = "failed", str(exc), exc.exit_code
+        return self
 
 
 @dataclass
@@ -118,7 +123,7 @@ def import_calls(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for source, item in _sources(provider, list(call_ids), since, until, limit):
             if isinstance(item, VoiceReplayError):
-                finish([_done(_Prepared(ImportOutcome(source, "failed", error=str(item))))])
+                finish([_done(_Prepared(ImportOutcome(source, "failed").fail(item)))])
                 continue
             pending.add(pool.submit(_prepare, store, provider, source, item, recordings))
             if len(pending) >= 2 * max(1, concurrency):
@@ -235,7 +240,7 @@ def _prepare(
                 update={"recordings": _download(store, provider, call)}
             )
         except VoiceReplayError as exc:
-            outcome.status, outcome.error = "failed", str(exc)
+            outcome.fail(exc)
     return prepared
 
 
@@ -275,7 +280,7 @@ def _save(store: Store, prepared: _Prepared) -> ImportOutcome:
         outcome.status = store.save_call(call, prepared.snapshot)
         outcome.recordings = [r.kind for r in call.recordings if r.sha256]
     except VoiceReplayError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
+        outcome.fail(exc)
     return outcome
 
 
