@@ -73,8 +73,13 @@ def test_vapi_call_by_id_with_assistant_and_recordings(vapi: RunningServer) -> N
     assert stereo.sha256 == _sha(FIXTURES / "demo" / "demo-refund.stereo.wav")
     assert _sha(Path(stereo.path)) == stereo.sha256
 
+    downloads = len(vapi.seen(r"-recording$"))
+    assert downloads == 4
     code, out, _ = run("calls", "import", DEMO_CALL, "--json")
     assert code == 0 and json.loads(out)[0]["status"] == "unchanged"
+    assert len(vapi.seen(r"-recording$")) == downloads  # stored audio is not fetched again
+    blobs = [p for p in Settings.from_env().artifacts_dir.rglob("*.wav")]
+    assert len(blobs) == 4
 
 
 def test_vapi_listing_with_limit_and_window(vapi: RunningServer) -> None:
