@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call
-from voicereplay.providers.retell_fields import Obj, call_body
+from voicereplay.providers.fields import Obj
+from voicereplay.providers.retell_fields import call_body
 from voicereplay.snapshot import (
     AgentSnapshot,
     FirstMessageMode,
@@ -59,18 +60,14 @@ def build_snapshot(
             "<stem>.agent.json / <stem>.llm.json beside the call file"
         )
     where = f"Retell agent for call {call.call_id}"
-    a = Obj.of(agent, "agent", where) if agent is not None else Obj({}, "agent", where)
-    l_ = Obj.of(llm, "llm", where) if llm is not None else None
+    a = Obj.of(agent if agent is not None else {}, "agent", where, lenient=True)
+    l_ = Obj.of(llm, "llm", where, lenient=True) if llm is not None else None
     engine = a.obj("response_engine")
     engine_type = engine.string("type") if engine else None
     try:
         snapshot = _snapshot(call, a, l_, engine, engine_type)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise PayloadError(
-            f"cannot build the snapshot ({loc}: {err['msg']})", source=where
-        ) from exc
+        a.invalid(exc)
     if l_ is None:
         log.warning(
             "call %s: no Retell LLM (the agent's response engine is %s); "
@@ -180,7 +177,7 @@ def _variables(call: Call, llm: Obj, texts: list[str | None]) -> dict[str, str]:
     """Default variables, overridden by the call's; Retell's own only where the text uses them."""
     values = {k: _as_text(v) for k, v in llm.mapping("default_dynamic_variables").items()}
     body, path = call_body(call.raw)
-    call_obj = Obj.of(body, path, llm.source)
+    call_obj = llm.child(body, path)
     for name, value in call_obj.mapping("retell_llm_dynamic_variables").items():
         values[name] = _as_text(value)
     text = "\n".join(t for t in texts if t)
@@ -217,14 +214,14 @@ def _as_text(value: Any) -> str | None:
 
 def _source(call: Call, a: Obj, l_: Obj | None, engine: Obj | None) -> SnapshotSource:
     llm_id = l_.string("llm_id") if l_ else None
-    llm_version = l_.text("version") if l_ else None
+    llm_version = l_.ident("version") if l_ else None
     if engine is not None:
         llm_id = llm_id or engine.string("llm_id") or engine.string("conversation_flow_id")
-        llm_version = llm_version or engine.text("version")
+        llm_version = llm_version or engine.ident("version")
     return SnapshotSource(
         provider="retell",
         agent_id=a.string("agent_id") or call.agent_id,
-        agent_version=a.text("version") or call.agent_version,
+        agent_version=a.ident("version") or call.agent_version,
         llm_id=llm_id,
         llm_version=llm_version,
         call_id=call.call_id,

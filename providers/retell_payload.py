@@ -16,6 +16,7 @@ half-built call. :func:`build_snapshot` (in :mod:`.retell_agent`) freezes the ag
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,8 +32,9 @@ from voicereplay.models import (
     Recording,
     RecordingKind,
 )
+from voicereplay.providers.fields import Obj
 from voicereplay.providers.retell_agent import build_snapshot
-from voicereplay.providers.retell_fields import Obj, call_body, describe
+from voicereplay.providers.retell_fields import call_body
 from voicereplay.providers.retell_transcript import build_turns, latency_metrics
 
 __all__ = ["build_snapshot", "call_body", "is_retell", "parse_call"]
@@ -72,36 +74,30 @@ def _looks_like_call(value: Any) -> bool:
 
 def parse_call(payload: Any, *, source: str | None = None) -> Call:
     """Normalize one Retell call body or webhook body."""
-    root = Obj.of(payload, "", source)
+    root = Obj.of(payload, "", source, lenient=True)
     body, path = call_body(root.data)
-    if path and not isinstance(body, Mapping):
-        raise PayloadError(f"{path}: expected the call object, got {describe(body)}", source=source)
     if not path and "event" in root.data and "call_id" not in root.data:
         what = "a chat event" if "chat" in root.data else "a webhook body without a call"
         raise PayloadError(f"{what} (no 'call' or 'data' object); nothing to import", source=source)
-    call = Obj(body, path, source)
+    call = root.child(body, path) if path else root
     call_id = call.string("call_id", required=True)
     if not call_id:
-        raise call.error("call_id", "is empty")
+        call.fail("call_id", "is empty")
     if source is None:
-        call = Obj(body, path, f"Retell call {call_id}")
+        call = replace(call, source=f"Retell call {call_id}")
     try:
         return _build(call, call_id, dict(root.data))
     except ValidationError as exc:  # a value our model refuses, e.g. a non-string key
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise PayloadError(
-            f"cannot normalize ({where}: {err['msg']})", source=call.source
-        ) from exc
+        call.invalid(exc)
 
 
 def _build(call: Obj, call_id: str, raw: dict[str, Any]) -> Call:
     agent_name = call.string("agent_name")
-    started = call.epoch_ms("start_timestamp")
-    ended = call.epoch_ms("end_timestamp")
+    started = call.when("start_timestamp")
+    ended = call.when("end_timestamp")
     duration_ms = call.number("duration_ms")
     if duration_ms is not None and duration_ms < 0:
-        raise call.error("duration_ms", f"is negative ({duration_ms:g})")
+        call.fail("duration_ms", f"is negative ({duration_ms:g})")
     if duration_ms is not None:
         duration: float | None = duration_ms / 1000
     elif started and ended and ended >= started:
@@ -124,7 +120,7 @@ def _build(call: Obj, call_id: str, raw: dict[str, Any]) -> Call:
         analysis=_analysis(call.obj("call_analysis")),
         customer_number=_customer_number(call, call_type),
         agent_id=call.string("agent_id"),
-        agent_version=call.text("agent_version"),
+        agent_version=call.ident("agent_version"),
         turns=turns,
         provider_metrics=ProviderMetrics(turn_latencies=latencies, summary=summary),
         recordings=_recordings(call),

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from voicereplay.models import Role, ToolCall, ToolResult, Turn, TurnLatency, Word
-from voicereplay.providers.retell_fields import Obj, describe
+from voicereplay.providers.fields import Obj
 
 __all__ = ["build_turns", "latency_metrics"]
 
@@ -84,25 +83,10 @@ def _utterance(entry: Obj, role: str, agent_name: str | None) -> Turn:
 
 
 def _invocation(entry: Obj, last_end: float | None) -> Turn:
-    raw = entry.data.get("arguments")
-    arguments: dict[str, Any] = {}
-    raw_arguments: str | None = None
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw) if raw.strip() else {}
-        except (ValueError, RecursionError):
-            parsed = None
-        if isinstance(parsed, dict):
-            arguments = parsed
-        else:
-            raw_arguments = raw
-    elif isinstance(raw, dict):
-        arguments = dict(raw)
-    elif raw is not None:
-        raise entry.error("arguments", f"expected a JSON string or an object, got {describe(raw)}")
+    arguments, raw_arguments = entry.arguments("arguments")
     at = _time(entry, last_end)
     call = ToolCall(
-        id=entry.text("tool_call_id", required=True) or "",
+        id=entry.ident("tool_call_id", required=True) or "",
         name=entry.string("name", required=True) or "",
         arguments=arguments,
         raw_arguments=raw_arguments,
@@ -111,7 +95,7 @@ def _invocation(entry: Obj, last_end: float | None) -> Turn:
 
 
 def _result(entry: Obj, last_end: float | None, tool_names: dict[str, str]) -> Turn:
-    call_id = entry.text("tool_call_id")
+    call_id = entry.ident("tool_call_id")
     content = entry.data.get("content")
     if content is None:
         content = ""
@@ -133,7 +117,7 @@ def _event(entry: Obj, role: str, last_end: float | None) -> Turn:
         new = entry.string("new_node_name") or entry.string("new_node_id") or "(unknown)"
         text = f"node transition: {former} → {new}"
     elif role == "dtmf":
-        text = f"DTMF digit pressed: {entry.text('digit', required=True)}"
+        text = f"DTMF digit pressed: {entry.ident('digit', required=True)}"
     elif role == "sms":
         text = f"SMS sent: {entry.string('content') or ''}"
     elif role == "injected":
@@ -170,9 +154,9 @@ def _from_text(call: Obj, text: str, agent_name: str | None) -> list[Turn]:
             last = turns[-1]
             turns[-1] = last.model_copy(update={"text": f"{last.text}\n{line.strip()}".strip()})
         elif line.strip():
-            raise call.error(
+            call.fail(
                 "transcript",
-                f"the first line {line.strip()[:40]!r} names no speaker "
+                f"has a first line {line.strip()[:40]!r} that names no speaker "
                 "(expected 'Agent: …' or 'User: …')",
             )
     return turns

@@ -30,9 +30,9 @@ from voicereplay.errors import NotFoundError, PayloadError, ProviderError, Recor
 from voicereplay.models import Call, Recording, RecordingKind
 from voicereplay.providers import vapi_payload
 from voicereplay.providers.base import CallProvider
+from voicereplay.providers.fields import parse_timestamp
 from voicereplay.providers.http import ProviderHTTP
 from voicereplay.providers.registry import register
-from voicereplay.providers.vapi_fields import parse_timestamp
 from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["VapiProvider", "parse_webhook"]

@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from voicereplay.models import Role, ToolCall, ToolResult, Turn
-from voicereplay.providers.vapi_fields import Fields, join
+from voicereplay.providers.fields import Obj
 
-__all__ = ["parse_messages", "parse_transcript", "tool_arguments"]
+__all__ = ["parse_messages", "parse_transcript"]
 
 _AGENT_ROLES = {"bot", "assistant"}
 
 
 @dataclass
 class _Entry:
-    index: int
-    data: dict[str, Any]
-    where: str
+    message: Obj
     role: str
     time_ms: float | None
     end_ms: float | None
@@ -42,15 +39,10 @@ class _Entry:
 
 
 def parse_messages(
-    r: Fields,
-    messages: list[Any],
-    where: str,
-    *,
-    call_start_ms: float | None,
-    squad: bool,
+    messages: list[Obj], *, call_start_ms: float | None, squad: bool
 ) -> list[Turn]:
     """Turns in the order they happened; ``call_start_ms`` defaults to the earliest ``time``."""
-    entries = [_entry(r, raw, f"{where}[{i}]", i) for i, raw in enumerate(messages)]
+    entries = [_entry(message) for message in messages]
     times = [e.time_ms for e in entries if e.time_ms is not None]
     start_ms = call_start_ms if call_start_ms is not None else (min(times) if times else None)
 
@@ -64,7 +56,7 @@ def parse_messages(
 
     turns: list[Turn] = []
     for entry in ordered:
-        turn = _turn(r, entry, len(turns), squad=squad)
+        turn = _turn(entry, len(turns), squad=squad)
         if turn is None:
             continue
         start, end = _span(entry, start_ms)
@@ -72,20 +64,17 @@ def parse_messages(
     return turns
 
 
-def _entry(r: Fields, raw: Any, where: str, index: int) -> _Entry:
-    data = r.item(raw, where)
-    role = r.text(data, "role", where)
+def _entry(message: Obj) -> _Entry:
+    role = message.string("role")
     if not role:
-        r.fail(join(where, "role"), "is missing; every message needs a role (bot, user, …)")
-    r.number(data, "duration", where)  # type-checked only: its unit drifted (s → ms)
+        message.fail("role", "is missing; every message needs a role (bot, user, …)")
+    message.number("duration")  # type-checked only: its unit drifted (s → ms)
     return _Entry(
-        index=index,
-        data=data,
-        where=where,
+        message=message,
         role=role,
-        time_ms=r.epoch_ms(data, "time", where),
-        end_ms=r.epoch_ms(data, "endTime", where),
-        seconds_from_start=r.number(data, "secondsFromStart", where),
+        time_ms=message.epoch_ms("time"),
+        end_ms=message.epoch_ms("endTime"),
+        seconds_from_start=message.number("secondsFromStart"),
     )
 
 
@@ -101,90 +90,65 @@ def _span(entry: _Entry, start_ms: float | None) -> tuple[float | None, float | 
     return None, None
 
 
-def _turn(r: Fields, entry: _Entry, position: int, *, squad: bool) -> Turn | None:
-    data, where, role = entry.data, entry.where, entry.role
+def _turn(entry: _Entry, position: int, *, squad: bool) -> Turn | None:
+    message, role = entry.message, entry.role
     if role == "system":
-        return Turn(role="system", text=_text(r, data, where))
+        return Turn(role="system", text=_text(message))
     if role in _AGENT_ROLES:
         speaker = None
         if squad:
-            speaker = r.text(data, "assistantName", where) or r.ident(data, "assistantId", where)
-        return Turn(role="agent", text=_text(r, data, where), speaker=speaker)
+            speaker = message.string("assistantName") or message.ident("assistantId")
+        return Turn(role="agent", text=_text(message), speaker=speaker)
     if role == "user":
-        return Turn(role="user", text=_text(r, data, where))
+        return Turn(role="user", text=_text(message))
     if role == "tool_calls":
-        calls = r.sequence(data, "toolCalls", where) or r.sequence(data, "toolCallList", where)
-        parsed = [
-            _tool_call(r, item, f"{where}.toolCalls[{j}]", f"call_{position}_{j}")
-            for j, item in enumerate(calls or [])
-        ]
+        calls = message.objects("toolCalls") or message.objects("toolCallList")
+        parsed = [_tool_call(item, f"call_{position}_{j}") for j, item in enumerate(calls)]
         return Turn(role="tool_call", tool_calls=parsed) if parsed else None
     if role == "function_call":
-        name = _required_name(r, data, where)
-        arguments, raw = tool_arguments(r, data.get("args", data.get("arguments")),
-                                        join(where, "args"))
-        call_id = r.ident(data, "id", where) or f"function_call_{position}"
+        name = _required_name(message)
+        arguments, raw = message.arguments("args" if "args" in message.data else "arguments")
+        call_id = message.ident("id") or f"function_call_{position}"
         return Turn(
             role="tool_call",
             tool_calls=[ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=raw)],
         )
     if role in ("tool_call_result", "function_result"):
         result = ToolResult(
-            id=r.ident(data, "toolCallId", where),
-            name=r.text(data, "name", where),
-            result=_result_text(data.get("result")),
+            id=message.ident("toolCallId"),
+            name=message.string("name"),
+            result=_result_text(message.data.get("result")),
         )
         return Turn(role="tool_result", tool_result=result)
     return None  # a role Vapi added later (e.g. transfer notes): not part of the conversation
 
 
-def _text(r: Fields, data: Mapping[str, Any], where: str) -> str:
-    text = r.text(data, "message", where)
+def _text(message: Obj) -> str:
+    text = message.string("message")
     if text is None:
-        text = r.text(data, "content", where)
+        text = message.string("content")
     return text or ""
 
 
-def _required_name(r: Fields, data: Mapping[str, Any], where: str) -> str:
-    name = r.text(data, "name", where)
+def _required_name(obj: Obj) -> str:
+    name = obj.string("name")
     if not name:
-        r.fail(join(where, "name"), "is missing; a tool call must name its tool")
+        obj.fail("name", "is missing; a tool call must name its tool")
     return name
 
 
-def _tool_call(r: Fields, raw: Any, where: str, fallback_id: str) -> ToolCall:
-    item = r.item(raw, where)
-    function = r.mapping(item, "function", where)
+def _tool_call(item: Obj, fallback_id: str) -> ToolCall:
+    function = item.obj("function")
     if function is not None:
-        name = _required_name(r, function, join(where, "function"))
-        arguments, raw_text = tool_arguments(
-            r, function.get("arguments"), join(where, "function.arguments")
-        )
+        name = _required_name(function)
+        arguments, raw_text = function.arguments("arguments")
     else:  # the docs' flattened {id, name, parameters} form
-        name = _required_name(r, item, where)
-        value = item.get("arguments", item.get("parameters"))
-        arguments, raw_text = tool_arguments(r, value, join(where, "arguments"))
-    call_id = r.ident(item, "id", where) or fallback_id
+        name = _required_name(item)
+        arguments, raw_text = item.arguments(
+            "arguments" if "arguments" in item.data else "parameters"
+        )
+    call_id = item.ident("id") or fallback_id
     return ToolCall(id=call_id, name=name, arguments=arguments, raw_arguments=raw_text)
-
-
-def tool_arguments(r: Fields, value: Any, path: str) -> tuple[dict[str, Any], str | None]:
-    """``(arguments, raw_arguments)`` from a JSON string or an object."""
-    if value is None:
-        return {}, None
-    if isinstance(value, Mapping):
-        return dict(value), None
-    if isinstance(value, str):
-        if not value.strip():
-            return {}, None
-        try:
-            parsed = json.loads(value)
-        except (ValueError, RecursionError):
-            return {}, value
-        if isinstance(parsed, dict):
-            return parsed, None
-        return {}, value
-    r.fail(path, f"should be a JSON string or an object, got {type(value).__name__}")
 
 
 def _result_text(value: Any) -> str:

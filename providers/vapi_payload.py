@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,14 +33,8 @@ from voicereplay.models import (
     Turn,
     TurnLatency,
 )
-from voicereplay.providers.vapi_fields import (
-    CallObject,
-    Fields,
-    call_object,
-    join,
-    parse_timestamp,
-    to_epoch_ms,
-)
+from voicereplay.providers.fields import Obj, to_epoch_ms
+from voicereplay.providers.vapi_fields import call_object
 from voicereplay.providers.vapi_messages import parse_messages, parse_transcript
 from voicereplay.providers.vapi_snapshot import build_snapshot, embedded_assistant
 
@@ -47,7 +43,6 @@ __all__ = [
     "embedded_assistant",
     "is_vapi",
     "parse_call",
-    "parse_timestamp",
 ]
 
 CALL_TYPES: dict[str, CallType] = {
@@ -87,84 +82,70 @@ def is_vapi(payload: Any) -> bool:
 
 def parse_call(payload: Mapping[str, Any], *, source: str | None = None) -> Call:
     """Normalize a Vapi GET /call body or end-of-call-report body; ``raw`` keeps it verbatim."""
-    r = Fields(source, "Vapi call")
-    call = call_object(payload, r)
-    c = call.data
-    call_id = r.ident(c, "id", call.where("id"))
+    call = call_object(payload, source, "Vapi call")
+    call_id = call.ident("id")
     if not call_id:
-        r.fail(call.path("id"), "is missing; a Vapi call must have an id")
-    if _is_assistant(c):
-        r.fail("(top level)", "is a Vapi assistant, not a call (it has model/voice and no "
-                              "call fields); pass it as the call's .assistant.json sidecar")
-    r.what = f"Vapi call {call_id}"
-    p = call.path
+        call.fail("id", "is missing; a Vapi call must have an id")
+    if _is_assistant(call.data):
+        call.fail(None, "is a Vapi assistant, not a call (it has model/voice and no call "
+                        "fields); pass it as the call's .assistant.json sidecar")
+    call = replace(call, what=f"Vapi call {call_id}")
 
-    artifact = r.mapping(c, "artifact", call.where("artifact")) or {}
-    started = r.when(c, "startedAt", call.where("startedAt"))
-    ended = r.when(c, "endedAt", call.where("endedAt"))
+    artifact = call.section("artifact")
+    started = call.when("startedAt")
+    ended = call.when("endedAt")
     duration: float | None = None
     if started and ended:
         duration = round(max(0.0, (ended - started).total_seconds()), 3)
     else:
-        ms = r.number(c, "durationMs", call.where("durationMs"))
-        seconds = r.number(c, "durationSeconds", call.where("durationSeconds"))
+        ms = call.number("durationMs")
+        seconds = call.number("durationSeconds")
         duration = seconds if seconds is not None else (ms / 1000 if ms is not None else None)
         duration = None if duration is None else max(0.0, duration)
 
-    customer = r.mapping(c, "customer", call.where("customer")) or {}
-    assistant = r.mapping(c, "assistant", call.where("assistant")) or {}
-    squad = bool(c.get("squadId") or c.get("squad"))
-    call_type = r.text(c, "type", call.where("type"))
+    customer = call.section("customer")
+    assistant = call.section("assistant")
+    squad = bool(call.data.get("squadId") or call.data.get("squad"))
+    call_type = call.string("type")
 
     try:
         return Call(
             provider="vapi",
             call_id=call_id,
             type=CALL_TYPES.get(call_type or "", "unknown"),
-            status=r.text(c, "status", call.where("status")),
+            status=call.string("status"),
             started_at=started,
             ended_at=ended,
             duration=duration,
-            ended_reason=r.text(c, "endedReason", call.where("endedReason")),
-            cost=_cost(r, call),
-            analysis=_analysis(r, call, artifact),
-            customer_number=r.text(customer, "number", p("customer")),
+            ended_reason=call.string("endedReason"),
+            cost=_cost(call),
+            analysis=_analysis(call),
+            customer_number=customer.string("number"),
             agent_id=(
-                r.ident(c, "assistantId", call.where("assistantId"))
-                or r.ident(assistant, "id", p("assistant"))
-                or r.ident(c, "squadId", call.where("squadId"))
+                call.ident("assistantId") or assistant.ident("id") or call.ident("squadId")
             ),
-            agent_version=r.ident(c, "assistantVersion", call.where("assistantVersion")),
-            turns=_turns(r, call, artifact, started, squad=squad),
-            provider_metrics=_metrics(r, artifact, f"{p('artifact')}"),
-            recordings=_recordings(r, call, artifact),
-            metadata=r.mapping(c, "metadata", call.where("metadata")) or {},
+            agent_version=call.ident("assistantVersion"),
+            turns=_turns(call, artifact, started, squad=squad),
+            provider_metrics=_metrics(artifact),
+            recordings=_recordings(call, artifact),
+            metadata=call.mapping("metadata"),
             raw=dict(payload),
         )
     except ValidationError as exc:  # a value our checks let through but the model refused
-        err = exc.errors()[0]
-        where_ = ".".join(str(part) for part in err["loc"])
-        r.fail(where_ or "(top level)", f"is not valid: {err['msg']}")
+        call.invalid(exc)
 
 
 def _is_assistant(obj: Mapping[str, Any]) -> bool:
     return not _CALL_KEYS.intersection(obj) and bool(_ASSISTANT_KEYS.intersection(obj))
 
 
-def _turns(r: Fields, call: CallObject, artifact: dict[str, Any], started: Any, *,
-           squad: bool) -> list[Turn]:
-    c, p = call.data, call.path
-    messages = r.sequence(artifact, "messages", p("artifact"))
-    where = join(p("artifact"), "messages")
-    if not messages:
-        messages = r.sequence(c, "messages", call.where("messages"))
-        where = p("messages")
+def _turns(call: Obj, artifact: Obj, started: datetime | None, *, squad: bool) -> list[Turn]:
+    holder = artifact if artifact.array("messages") else call
+    messages = holder.objects("messages")
     if messages:
         start_ms = to_epoch_ms(started) if started is not None else None
-        return parse_messages(r, messages, where, call_start_ms=start_ms, squad=squad)
-    transcript = r.text(artifact, "transcript", p("artifact")) or r.text(
-        c, "transcript", call.where("transcript")
-    )
+        return parse_messages(messages, call_start_ms=start_ms, squad=squad)
+    transcript = artifact.string("transcript") or call.string("transcript")
     return parse_transcript(transcript) if transcript else []
 
 
@@ -178,28 +159,27 @@ _RECORDING_SOURCES: tuple[tuple[RecordingKind, tuple[str, ...]], ...] = (
 )
 
 
-def _recordings(r: Fields, call: CallObject, artifact: dict[str, Any]) -> list[Recording]:
+def _recordings(call: Obj, artifact: Obj) -> list[Recording]:
     """URLs from artifact.recording, artifact.*RecordingUrl, then the legacy top-level fields."""
     out: list[Recording] = []
     for kind, paths in _RECORDING_SOURCES:
         for dotted in paths:
             if dotted.startswith("@"):
-                url = r.text(call.data, dotted[1:], call.where(dotted[1:]))
+                url = call.string(dotted[1:])
             else:
-                url = _dig_text(r, artifact, dotted, call.path("artifact"))
+                url = _dig_text(artifact, dotted)
             if url:
                 out.append(Recording(kind=kind, url=url))
                 break
     return out
 
 
-def _dig_text(r: Fields, obj: dict[str, Any], dotted: str, where: str) -> str | None:
+def _dig_text(obj: Obj, dotted: str) -> str | None:
     *parents, last = dotted.split(".")
-    node: dict[str, Any] | None = obj
+    node: Obj | None = obj
     for key in parents:
-        node = r.mapping(node, key, where) if node is not None else None
-        where = join(where, key)
-    return r.text(node, last, where) if node is not None else None
+        node = node.obj(key) if node is not None else None
+    return node.string(last) if node is not None else None
 
 
 _COST_KINDS = {
@@ -230,56 +210,49 @@ _BREAKDOWN_DETAIL = {
 }
 
 
-def _cost(r: Fields, call: CallObject) -> Cost:
-    c, p = call.data, call.path
-    total = r.number(c, "cost", call.where("cost"))
+def _cost(call: Obj) -> Cost:
+    total = call.number("cost")
     items: list[CostItem] = []
-    costs = r.sequence(c, "costs", call.where("costs"))
-    breakdown = r.mapping(c, "costBreakdown", call.where("costBreakdown"))
+    costs = call.objects("costs")
+    breakdown = call.section("costBreakdown")
     if costs:
-        for index, raw in enumerate(costs):
-            where = f"{p('costs')}[{index}]"
-            entry = r.item(raw, where)
-            usd = r.number(entry, "cost", where)
-            kind = r.text(entry, "type", where) or "other"
+        for entry in costs:
+            usd = entry.number("cost")
+            kind = entry.string("type") or "other"
             if usd is None:
                 continue
-            detail = {k: v for k, v in entry.items() if k not in ("type", "cost")}
+            detail = {k: v for k, v in entry.data.items() if k not in ("type", "cost")}
             items.append(CostItem(kind=_COST_KINDS.get(kind, _snake(kind)), usd=usd,
                                   detail=detail))
-    elif breakdown:
-        where = p("costBreakdown")
+    elif breakdown.data:
         details: dict[str, dict[str, Any]] = {}
         for key, (kind, name) in _BREAKDOWN_DETAIL.items():
-            value = r.number(breakdown, key, where)
+            value = breakdown.number(key)
             if value is not None:
                 details.setdefault(kind, {})[name] = value
         for key, kind in _BREAKDOWN_KINDS.items():
-            usd = r.number(breakdown, key, where)
+            usd = breakdown.number(key)
             if usd is not None:
                 items.append(CostItem(kind=kind, usd=usd, detail=details.get(kind, {})))
-        analysis = r.mapping(breakdown, "analysisCostBreakdown", where)
-        if analysis:
-            sub = join(where, "analysisCostBreakdown")
+        analysis = breakdown.section("analysisCostBreakdown")
+        if analysis.data:
             usd = sum(
-                r.number(analysis, key, sub) or 0.0
-                for key in analysis
+                analysis.number(key) or 0.0
+                for key in analysis.data
                 if not key.endswith("Tokens")
             )
-            items.append(CostItem(kind="analysis", usd=usd, detail=analysis))
+            items.append(CostItem(kind="analysis", usd=usd, detail=dict(analysis.data)))
         if total is None:
-            total = r.number(breakdown, "total", where)
+            total = breakdown.number("total")
     if total is None and items:
         total = round(sum(item.usd for item in items), 6)
     return Cost(total_usd=total, breakdown=items)
 
 
-def _analysis(r: Fields, call: CallObject, artifact: dict[str, Any]) -> Analysis:
-    c, p = call.data, call.path
-    analysis = r.mapping(c, "analysis", call.where("analysis")) or {}
-    where = p("analysis")
-    summary = r.text(analysis, "summary", where) or r.text(c, "summary", call.where("summary"))
-    verdict = analysis.get("successEvaluation")
+def _analysis(call: Obj) -> Analysis:
+    analysis = call.section("analysis")
+    summary = analysis.string("summary") or call.string("summary")
+    verdict = analysis.data.get("successEvaluation")
     if isinstance(verdict, bool):
         success: bool | None = verdict
     elif isinstance(verdict, str):
@@ -287,11 +260,11 @@ def _analysis(r: Fields, call: CallObject, artifact: dict[str, Any]) -> Analysis
     elif verdict is None or isinstance(verdict, int | float):
         success = None  # a numeric score (e.g. 8 on a 1–10 rubric) is not a pass/fail
     else:
-        r.fail(join(where, "successEvaluation"), "should be text such as \"true\"")
+        analysis.fail("successEvaluation", "should be text such as \"true\"")
     return Analysis(
         summary=summary,
         success=success,
-        structured_data=r.mapping(analysis, "structuredData", where) or {},
+        structured_data=analysis.mapping("structuredData"),
     )
 
 
@@ -311,25 +284,21 @@ _AVERAGE_NAMES = {
 }
 
 
-def _metrics(r: Fields, artifact: dict[str, Any], where: str) -> ProviderMetrics:
+def _metrics(artifact: Obj) -> ProviderMetrics:
     """Turn latencies and their averages from ``artifact.performanceMetrics`` (ms → seconds)."""
-    perf = r.mapping(artifact, "performanceMetrics", where)
-    if not perf:
+    perf = artifact.section("performanceMetrics")
+    if not perf.data:
         return ProviderMetrics()
-    where = join(where, "performanceMetrics")
     latencies = []
-    for index, raw in enumerate(r.sequence(perf, "turnLatencies", where) or []):
-        item_where = f"{where}.turnLatencies[{index}]"
-        item = r.item(raw, item_where)
+    for index, item in enumerate(perf.objects("turnLatencies")):
         values = {
-            ours: _seconds(r.number(item, theirs, item_where))
-            for ours, theirs in _LATENCY_FIELDS.items()
+            ours: _seconds(item.number(theirs)) for ours, theirs in _LATENCY_FIELDS.items()
         }
         latencies.append(TurnLatency(turn=index, **values))
     summary: dict[str, float] = {}
-    for key in perf:
+    for key in perf.data:
         if key.endswith("LatencyAverage"):
-            value = r.number(perf, key, where)
+            value = perf.number(key)
             name = _AVERAGE_NAMES.get(key) or _snake(key[: -len("LatencyAverage")]) + "_avg"
             if value is not None:
                 summary[name] = round(value / 1000, 4)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call, Role
-from voicereplay.providers.vapi_fields import Fields, call_object, join
+from voicereplay.providers.fields import Obj
+from voicereplay.providers.vapi_fields import call_object
 from voicereplay.snapshot import (
     AgentSnapshot,
     ModelConfig,
@@ -85,73 +87,74 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
             "key (VAPI_API_KEY or --api-key) so it can be fetched, or put the assistant JSON in "
             "a <call>.assistant.json file beside the call"
         )
-    r = Fields(None, f"Vapi assistant for call {call.call_id}")
-    config = r.item(assistant, "assistant")
-    view = call_object(call.raw, r)
-    data = view.data
+    what = f"Vapi assistant for call {call.call_id}"
+    config = Obj.of(assistant, what=what)
+    view = call_object(call.raw, None, what)
 
     # Overrides as Vapi applied them: the squad member's, then the call's.
-    overrides: list[dict[str, Any]] = []
-    member = _first_member([data])
+    overrides: list[Obj] = []
+    member = _first_member([view.data])
     if member is not None:
-        overrides.append(r.mapping(member, "assistantOverrides", "squad.members[0]") or {})
-    overrides.append(r.mapping(data, "assistantOverrides", view.where("assistantOverrides")) or {})
+        at = f"{view.where('squad')}.members[0]"
+        overrides.append(view.child(member, at).section("assistantOverrides"))
+    overrides.append(view.section("assistantOverrides"))
+    merged = dict(config.data)
     for extra in overrides:
-        config = _deep_merge(config, {k: v for k, v in extra.items() if k != "variableValues"})
+        merged = _deep_merge(merged, {k: v for k, v in extra.data.items() if k != "variableValues"})
+    config = replace(config, data=merged)
 
     # The values the call used: what was passed in, then what the artifact recorded.
     variables: dict[str, str] = {}
-    artifact = r.mapping(data, "artifact", view.where("artifact")) or {}
-    for holder, key, where in (
-        *((o, "variableValues", "assistantOverrides") for o in overrides),
-        (artifact, "variables", view.path("artifact")),
-        (artifact, "variableValues", view.path("artifact")),
+    artifact = view.section("artifact")
+    for holder, key in (
+        *((o, "variableValues") for o in overrides),
+        (artifact, "variables"),
+        (artifact, "variableValues"),
     ):
-        variables.update(_flatten(r.mapping(holder, key, where) or {}))
+        variables.update(_flatten(holder.mapping(key)))
 
-    model = r.mapping(config, "model", "") or {}
-    voice = r.mapping(config, "voice", "") or {}
-    transcriber = r.mapping(config, "transcriber", "") or {}
-    mode = r.text(config, "firstMessageMode", "")
+    model = config.section("model")
+    voice = config.section("voice")
+    transcriber = config.section("transcriber")
+    mode = config.string("firstMessageMode")
     try:
         return AgentSnapshot(
             system_prompt=_rendered(
-                substitute_variables(_system_prompt(r, model), variables), call, "system"
+                substitute_variables(_system_prompt(model), variables), call, "system"
             ),
             first_message=_rendered(
-                substitute_variables(r.text(config, "firstMessage", ""), variables), call, "agent"
+                substitute_variables(config.string("firstMessage"), variables), call, "agent"
             ),
             first_message_mode=FIRST_MESSAGE_MODES.get(mode or "", "agent-speaks-first"),
             model=ModelConfig(
-                provider=r.text(model, "provider", "model"),
-                name=r.text(model, "model", "model"),
-                temperature=r.number(model, "temperature", "model"),
-                max_tokens=r.integer(model, "maxTokens", "model"),
+                provider=model.string("provider"),
+                name=model.string("model"),
+                temperature=model.number("temperature"),
+                max_tokens=model.integer("maxTokens"),
             ),
-            tools=tuple(_tools(r, config, model)),
+            tools=tuple(_tools(config, model)),
             voice=VoiceConfig(
-                provider=r.text(voice, "provider", "voice"),
-                voice_id=r.ident(voice, "voiceId", "voice"),
-                model=r.text(voice, "model", "voice"),
-                speed=r.number(voice, "speed", "voice"),
+                provider=voice.string("provider"),
+                voice_id=voice.ident("voiceId"),
+                model=voice.string("model"),
+                speed=voice.number("speed"),
             ),
             transcriber=TranscriberConfig(
-                provider=r.text(transcriber, "provider", "transcriber"),
-                model=r.text(transcriber, "model", "transcriber"),
-                language=r.text(transcriber, "language", "transcriber"),
+                provider=transcriber.string("provider"),
+                model=transcriber.string("model"),
+                language=transcriber.string("language"),
             ),
-            turn_taking=_turn_taking(r, config, transcriber),
+            turn_taking=_turn_taking(config, transcriber),
             variables=variables,
             source=SnapshotSource(
                 provider="vapi",
-                agent_id=call.agent_id or r.ident(config, "id", ""),
+                agent_id=call.agent_id or config.ident("id"),
                 agent_version=call.agent_version,
                 call_id=call.call_id,
             ),
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        r.fail(".".join(str(part) for part in err["loc"]), f"is not valid: {err['msg']}")
+        config.invalid(exc)
 
 
 _TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
@@ -196,66 +199,54 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _system_prompt(r: Fields, model: Mapping[str, Any]) -> str | None:
+def _system_prompt(model: Obj) -> str | None:
     parts = []
-    for index, raw in enumerate(r.sequence(model, "messages", "model") or []):
-        where = f"model.messages[{index}]"
-        message = r.item(raw, where)
-        if r.text(message, "role", where) == "system":
-            content = message.get("content")
+    for message in model.objects("messages"):
+        if message.string("role") == "system":
+            content = message.data.get("content")
             if isinstance(content, list):  # OpenAI content parts: [{type: "text", text}]
                 content = "".join(
                     part.get("text", "") for part in content
                     if isinstance(part, Mapping) and isinstance(part.get("text"), str)
                 )
             elif content is not None and not isinstance(content, str):
-                r.fail(join(where, "content"), "should be text")
+                message.fail("content", "should be text")
             if content:
                 parts.append(content)
     if parts:
         return "\n\n".join(parts)
-    return r.text(model, "systemPrompt", "model") or None
+    return model.string("systemPrompt") or None
 
 
-def _tools(r: Fields, config: Mapping[str, Any], model: Mapping[str, Any]) -> list[ToolSpec]:
-    server = r.mapping(config, "server", "") or {}
-    default_url = r.text(server, "url", "server") or r.text(config, "serverUrl", "")
-    tools = [
-        _tool(r, raw, f"model.tools[{i}]", default_url)
-        for i, raw in enumerate(r.sequence(model, "tools", "model") or [])
-    ]
-    for index, raw in enumerate(r.sequence(model, "functions", "model") or []):
-        where = f"model.functions[{index}]"
-        function = r.item(raw, where)
-        tools.append(_spec(r, function, where, kind="function",
-                           server_url=r.text(function, "serverUrl", where) or default_url))
-    if r.boolean(config, "endCallFunctionEnabled", "") and not any(
-        t.kind == "end_call" for t in tools
-    ):
+def _tools(config: Obj, model: Obj) -> list[ToolSpec]:
+    default_url = config.section("server").string("url") or config.string("serverUrl")
+    tools = [_tool(item, default_url) for item in model.objects("tools")]
+    for function in model.objects("functions"):
+        tools.append(_spec(function, kind="function",
+                           server_url=function.string("serverUrl") or default_url))
+    if config.flag("endCallFunctionEnabled") and not any(t.kind == "end_call" for t in tools):
         tools.append(ToolSpec(name="endCall", kind="end_call",
                               description=_TOOL_DESCRIPTIONS["end_call"]))
     return tools
 
 
-def _tool(r: Fields, raw: Any, where: str, default_url: str | None) -> ToolSpec:
-    item = r.item(raw, where)
-    tool_type = r.text(item, "type", where) or "function"
-    function = r.mapping(item, "function", where)
-    server = r.mapping(item, "server", where) or {}
-    url = r.text(server, "url", join(where, "server"))
+def _tool(item: Obj, default_url: str | None) -> ToolSpec:
+    tool_type = item.string("type") or "function"
+    function = item.obj("function")
+    url = item.section("server").string("url")
     if tool_type == "function":
-        holder, at = (function, join(where, "function")) if function is not None else (item, where)
-        return _spec(r, holder, at, kind="function", server_url=url or default_url)
+        holder = function if function is not None else item
+        return _spec(holder, kind="function", server_url=url or default_url)
     kind = _snake(tool_type)
-    holder, at = (function, join(where, "function")) if function else (item, where)
-    parameters = r.mapping(holder, "parameters", at)
+    holder = function if function is not None and function.data else item
+    parameters: dict[str, Any] | None = holder.mapping("parameters")
     if tool_type == "transferCall" and not parameters:
-        parameters = _transfer_parameters(r, item, where)
+        parameters = _transfer_parameters(item)
     if tool_type == "apiRequest":
-        url = url or r.text(item, "url", where)
+        url = url or item.string("url")
     return ToolSpec(
-        name=r.text(holder, "name", at) or r.text(item, "name", where) or tool_type,
-        description=(r.text(holder, "description", at) or r.text(item, "description", where)
+        name=holder.string("name") or item.string("name") or tool_type,
+        description=(holder.string("description") or item.string("description")
                      or _TOOL_DESCRIPTIONS.get(kind, "")),
         parameters=_schema(parameters),
         kind=kind,
@@ -263,15 +254,14 @@ def _tool(r: Fields, raw: Any, where: str, default_url: str | None) -> ToolSpec:
     )
 
 
-def _spec(r: Fields, fn: Mapping[str, Any], where: str, *, kind: str,
-          server_url: str | None) -> ToolSpec:
-    name = r.text(fn, "name", where)
+def _spec(fn: Obj, *, kind: str, server_url: str | None) -> ToolSpec:
+    name = fn.string("name")
     if not name:
-        r.fail(join(where, "name"), "is missing; a function tool must have a name")
+        fn.fail("name", "is missing; a function tool must have a name")
     return ToolSpec(
         name=name,
-        description=r.text(fn, "description", where) or "",
-        parameters=_schema(r.mapping(fn, "parameters", where)),
+        description=fn.string("description") or "",
+        parameters=_schema(fn.mapping("parameters")),
         kind=kind,
         server_url=server_url,
     )
@@ -282,13 +272,11 @@ def _schema(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"type": "object", "properties": {}, **(parameters or {})}
 
 
-def _transfer_parameters(r: Fields, item: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+def _transfer_parameters(item: Obj) -> dict[str, Any] | None:
     targets = []
-    for index, raw in enumerate(r.sequence(item, "destinations", where) or []):
-        at = f"{where}.destinations[{index}]"
-        dest = r.item(raw, at)
-        target = (r.text(dest, "number", at) or r.text(dest, "sipUri", at)
-                  or r.text(dest, "assistantName", at))
+    for dest in item.objects("destinations"):
+        target = (dest.string("number") or dest.string("sipUri")
+                  or dest.string("assistantName"))
         if target:
             targets.append(target)
     if not targets:
@@ -301,19 +289,17 @@ def _transfer_parameters(r: Fields, item: Mapping[str, Any], where: str) -> dict
     }
 
 
-def _turn_taking(r: Fields, config: Mapping[str, Any],
-                 transcriber: Mapping[str, Any]) -> TurnTaking:
-    endpointing_ms = r.number(transcriber, "endpointing", "transcriber")
+def _turn_taking(config: Obj, transcriber: Obj) -> TurnTaking:
+    endpointing_ms = transcriber.number("endpointing")
     endpointing = None if endpointing_ms is None else round(endpointing_ms / 1000, 4)
     if endpointing is None:
-        plan = r.mapping(config, "startSpeakingPlan", "") or {}
-        endpointing = r.number(plan, "waitSeconds", "startSpeakingPlan")
+        endpointing = config.section("startSpeakingPlan").number("waitSeconds")
     return TurnTaking(
         endpointing=endpointing,
-        response_delay=r.number(config, "responseDelaySeconds", ""),
-        silence_timeout=r.number(config, "silenceTimeoutSeconds", ""),
-        max_duration=r.number(config, "maxDurationSeconds", ""),
-        end_call_phrases=tuple(r.strings(config, "endCallPhrases", "")),
+        response_delay=config.number("responseDelaySeconds"),
+        silence_timeout=config.number("silenceTimeoutSeconds"),
+        max_duration=config.number("maxDurationSeconds"),
+        end_call_phrases=tuple(config.strings("endCallPhrases")),
     )
 
 

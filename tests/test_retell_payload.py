@@ -279,7 +279,7 @@ def test_truncated_transcript_entries_are_payload_errors() -> None:
         parse_call(payload, source="cut.json")
     payload = sample_call()
     payload["transcript_with_tool_calls"][3] = {"role": "tool_call_invocation", "tool_call_id": "x"}
-    with pytest.raises(PayloadError, match=r"transcript_with_tool_calls\[3\]\.name: is missing"):
+    with pytest.raises(PayloadError, match=r"transcript_with_tool_calls\[3\]\.name is missing"):
         parse_call(payload)
     payload = sample_call()
     payload["transcript_with_tool_calls"][3]["arguments"] = 12

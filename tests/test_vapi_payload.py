@@ -14,12 +14,12 @@ from tests.fakes import vapi_samples as samples
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call
 from voicereplay.providers import vapi_payload
+from voicereplay.providers.fields import parse_timestamp
 from voicereplay.providers.vapi_payload import (
     build_snapshot,
     embedded_assistant,
     is_vapi,
     parse_call,
-    parse_timestamp,
 )
 
 T0 = samples.T0

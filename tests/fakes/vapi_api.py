@@ -36,7 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from voicereplay.providers.vapi_payload import is_vapi, parse_timestamp
+from voicereplay.providers.fields import parse_timestamp
+from voicereplay.providers.vapi_payload import is_vapi
 
 __all__ = ["FakeVapiData", "SignedRequest", "created_at", "make_vapi_app"]
 
