@@ -165,7 +165,6 @@ FIXTURE_STEMS = sorted(
 ) if RETELL_FIXTURES.is_dir() else []
 
 
-@pytest.mark.skipif(not FIXTURE_STEMS, reason="fixtures/retell has no call files yet")
 def test_fake_serves_the_fixture_directory(tmp_path: Path) -> None:
     app = make_retell_app([RETELL_FIXTURES], api_key=KEY)
     store = ArtifactStore(tmp_path)

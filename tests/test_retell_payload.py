@@ -310,7 +310,6 @@ FIXTURE_FILES = sorted(
 ) if RETELL_FIXTURES.is_dir() else []
 
 
-@pytest.mark.skipif(not FIXTURE_FILES, reason="fixtures/retell has no call files yet")
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: p.name)
 def test_fixture_files_parse_or_fail_cleanly(path: Path) -> None:
     payload = json.loads(path.read_text(encoding="utf-8"))

@@ -605,7 +605,6 @@ def _fixture_calls() -> list[Path]:
 FIXTURE_CALLS = _fixture_calls()
 
 
-@pytest.mark.skipif(not FIXTURE_CALLS, reason="no Vapi fixture files yet")
 @pytest.mark.parametrize("path", FIXTURE_CALLS, ids=lambda p: p.name)
 def test_fixture_files_parse_and_snapshot(path: Path) -> None:
     payload = json.loads(path.read_text())
@@ -628,7 +627,6 @@ def test_fixture_files_parse_and_snapshot(path: Path) -> None:
     assert snap.source.call_id == call.call_id
 
 
-@pytest.mark.skipif(not (FIXTURES / "vapi" / "vapi-squad.json").exists(), reason="no fixture")
 def test_squad_fixture_keeps_absolute_order_and_speakers() -> None:
     call = parse_call(json.loads((FIXTURES / "vapi" / "vapi-squad.json").read_text()))
     assert len(call.turns_by("system")) >= 2
@@ -637,8 +635,6 @@ def test_squad_fixture_keeps_absolute_order_and_speakers() -> None:
     assert secs != sorted(secs)  # the raw entries reset / are unsorted; our turns are not
 
 
-@pytest.mark.skipif(not (FIXTURES / "vapi" / "vapi-2024-report.json").exists(),
-                    reason="no fixture")
 def test_2024_report_fixture() -> None:
     body = json.loads((FIXTURES / "vapi" / "vapi-2024-report.json").read_text())
     call = parse_call(body)

@@ -455,7 +455,6 @@ def test_live_auth_errors(vapi_server: tuple[RunningServer, FakeVapiData]) -> No
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not (FIXTURES / "vapi").is_dir(), reason="no Vapi fixtures yet")
 def test_live_fixture_directory(tmp_path: Path) -> None:
     app = make_vapi_app([FIXTURES / "vapi", FIXTURES / "demo"])
     data: FakeVapiData = app.state.data
