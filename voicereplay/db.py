@@ -42,7 +42,7 @@ __all__ = [
     "CallRow",
     "SnapshotRow",
     "UTCDateTime",
-    "fill_call_row",
+    "call_row_values",
     "find_call",
     "put_recordings",
     "put_snapshot",
@@ -155,30 +155,32 @@ def put_snapshot(session: Session, snapshot: AgentSnapshot) -> str:
     return snapshot.id
 
 
-def fill_call_row(
-    row: CallRow,
+def call_row_values(
     call: Call,
     sha: str,
     snapshot_id: str | None,
     now: datetime,
     data: dict[str, Any] | None = None,
-) -> None:
-    row.type = call.type
-    row.status = call.status
-    row.started_at = call.started_at
-    row.ended_at = call.ended_at
-    row.duration_s = call.duration
-    row.ended_reason = call.ended_reason
-    row.agent_id = call.agent_id
-    row.agent_version = call.agent_version
-    row.customer_number = call.customer_number
-    row.cost_usd = call.cost.total_usd
-    row.success = call.analysis.success
-    row.turn_count = sum(1 for t in call.turns if t.role in ("agent", "user"))
-    row.snapshot_id = snapshot_id
-    row.content_sha256 = sha
-    row.data = data if data is not None else call.model_dump(mode="json")
-    row.updated_at = now
+) -> dict[str, Any]:
+    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at)."""
+    return {
+        "type": call.type,
+        "status": call.status,
+        "started_at": call.started_at,
+        "ended_at": call.ended_at,
+        "duration_s": call.duration,
+        "ended_reason": call.ended_reason,
+        "agent_id": call.agent_id,
+        "agent_version": call.agent_version,
+        "customer_number": call.customer_number,
+        "cost_usd": call.cost.total_usd,
+        "success": call.analysis.success,
+        "turn_count": sum(1 for t in call.turns if t.role in ("agent", "user")),
+        "snapshot_id": snapshot_id,
+        "content_sha256": sha,
+        "data": data if data is not None else call.model_dump(mode="json"),
+        "updated_at": now,
+    }
 
 
 def put_recordings(session: Session, call_pk: int, call: Call) -> None:

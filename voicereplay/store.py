@@ -30,7 +30,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.util.exc import CommandError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, sessionmaker
@@ -42,7 +42,7 @@ from voicereplay.db import (
     CallRecordingRow,
     CallRow,
     SnapshotRow,
-    fill_call_row,
+    call_row_values,
     find_call,
     put_recordings,
     put_snapshot,
@@ -170,26 +170,32 @@ class Store:
         data = call.model_dump(mode="json")
         sha = content_sha256(call, data)
         with self._session(f"saving call {call.key}", write=True) as session:
-            row = session.scalar(
-                select(CallRow).where(
+            found = session.execute(
+                select(CallRow.id, CallRow.content_sha256, CallRow.snapshot_id).where(
                     CallRow.provider == call.provider, CallRow.call_id == call.call_id
                 )
-            )
-            snapshot_id = row.snapshot_id if row is not None else None
+            ).first()
+            snapshot_id = found.snapshot_id if found is not None else None
             if snapshot is not None:
                 snapshot_id = put_snapshot(session, snapshot)
-            if row is not None and (row.content_sha256, row.snapshot_id) == (sha, snapshot_id):
+            if found is not None and (found.content_sha256, found.snapshot_id) == (
+                sha,
+                snapshot_id,
+            ):
                 return "unchanged"
             now = utcnow()
-            result: SaveResult = "updated"
-            if row is None:
-                result = "created"
-                row = CallRow(provider=call.provider, call_id=call.call_id, imported_at=now)
-                session.add(row)
-            fill_call_row(row, call, sha, snapshot_id, now, data)
-            session.flush()
-            put_recordings(session, row.id, call)
-            return result
+            values = call_row_values(call, sha, snapshot_id, now, data)
+            if found is None:
+                call_pk = session.scalars(
+                    insert(CallRow)
+                    .values(provider=call.provider, call_id=call.call_id, imported_at=now, **values)
+                    .returning(CallRow.id)
+                ).one()
+            else:
+                call_pk = found.id
+                session.execute(update(CallRow).where(CallRow.id == call_pk).values(**values))
+            put_recordings(session, call_pk, call)
+            return "created" if found is None else "updated"
 
     def get_call(self, call_id: str, provider: str | None = None) -> Call:
         """The stored call; ``call_id`` may be written ``provider:call_id``."""
