@@ -113,7 +113,8 @@ def test_snapshot_diff_between_calls_and_against_overrides(fixtures_dir: Path) -
     [
         (("calls", "show", "no-such-call"), 4, "voicereplay calls import no-such-call"),
         (("calls", "import", "--provider", "files"), 2, "needs --dir"),
-        (("calls", "import", "--provider", "nope", "x"), 2, "known providers: files, retell"),
+        (("calls", "import", "--provider", "nope", "x"), 2,
+         "unknown provider 'nope'; known: files, retell, vapi"),
         (("calls", "import", "x", "--since", "yesterday-ish"), 2, "--since"),
         (("snapshot", "diff", "a"), 2, "give a second call/snapshot id"),
         (("calls", "import", "abc"), 2, "set VAPI_API_KEY or pass --api-key"),
