@@ -18,7 +18,10 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     │   └── RecordingError          a recording could not be downloaded or is not audio
     ├── StoreError                  the database or the artifacts dir failed
     │   └── NotStoredError          a call/snapshot the user named is not in the store
-    └── OverrideError               an override that does not fit the snapshot
+    ├── OverrideError               an override that does not fit the snapshot
+    └── SimulationError             a replay could not run
+        └── StageError              an STT/LLM/TTS backend failed (``retryable`` for 429s,
+                                    timeouts and the like)
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitError",
     "RecordingError",
+    "SimulationError",
+    "StageError",
     "StoreError",
     "UnknownFormatError",
     "VoiceReplayError",
@@ -127,3 +132,18 @@ class StoreError(VoiceReplayError):
 class NotStoredError(StoreError):
     exit_code = 4
     http_status = 404
+
+
+class SimulationError(VoiceReplayError):
+    http_status = 422
+
+
+class StageError(SimulationError):
+    """A backend of one stage failed; ``stage`` names it (e.g. ``openai-compatible``)."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, stage: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.retryable = retryable

@@ -1,0 +1,2 @@
+"""Stage backends. Each module registers its backends on import; heavy libraries are imported
+when a backend is built, so a missing optional dependency only matters to whoever uses it."""
