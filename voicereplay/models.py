@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Analysis",
+    "Replay",
+    "ReplayTurn",
+    "StageTimings",
     "Call",
     "CallType",
     "Cost",
@@ -63,6 +66,9 @@ class ToolResult(_Model):
     name: str | None = None
     result: str = ""
     success: bool | None = None
+    source: Literal["recorded", "mock", "live", "error"] | None = Field(
+        default=None, description="in a replay: where the result came from"
+    )
 
 
 class Turn(_Model):
@@ -161,3 +167,68 @@ class Call(_Model):
     @property
     def tool_calls(self) -> list[ToolCall]:
         return [c for t in self.turns for c in t.tool_calls]
+
+
+ReplayMode = Literal["scripted", "turn", "adaptive"]
+ReplayStatus = Literal["completed", "failed"]
+TurnOrigin = Literal[
+    "original-audio",  # caller: cut from the baseline's customer audio
+    "tts-of-transcript",  # caller: synthesized from the baseline's text (no audio)
+    "caller-llm",  # caller: adaptive mode's simulated caller
+    "first-message",  # agent: the snapshot's first message
+    "llm",  # agent: the LLM under test
+    "recorded",  # agent: the baseline's reply, replayed verbatim
+    "tool",  # tool calls and results
+]
+
+
+class StageTimings(_Model):
+    """What one replayed agent turn took, in seconds (measured on this machine)."""
+
+    stt: float | None = Field(default=None, description="transcribing the caller's turn")
+    llm_ttft: float | None = Field(default=None, description="LLM time to first token")
+    llm_total: float | None = None
+    tts_ttfa: float | None = Field(default=None, description="TTS time to first audio")
+    tts_total: float | None = None
+    response: float | None = Field(
+        default=None,
+        description="what the caller heard: end of caller speech → start of agent audio",
+    )
+
+
+class ReplayTurn(Turn):
+    """A turn of a replay: a Turn on the replay's virtual clock, plus how it was made."""
+
+    origin: TurnOrigin | None = None
+    baseline_turn: int | None = Field(
+        default=None, description="index in the baseline call's turns this turn replays"
+    )
+    heard: str | None = Field(default=None, description="user turns: what the replay's STT heard")
+    llm_request: dict[str, Any] | None = Field(
+        default=None, description="agent turns: the chat request (messages, tools) sent"
+    )
+    timings: StageTimings | None = None
+
+
+class Replay(_Model):
+    """One replay of a call against a snapshot (with overrides), and what came of it."""
+
+    id: str
+    call_provider: ProviderName
+    call_id: str
+    snapshot_id: str
+    base_snapshot_id: str | None = Field(default=None, description="the call's own snapshot")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    mode: ReplayMode = "scripted"
+    seed: int | None = None
+    batch_id: str | None = None
+    run_index: int = 0
+    status: ReplayStatus = "completed"
+    error: str | None = None
+    backends: dict[str, str] = Field(default_factory=dict, description="stage → backend")
+    created_at: datetime | None = None
+    wall_seconds: float | None = Field(default=None, description="how long the replay took")
+    duration: float | None = Field(default=None, description="seconds of replayed call")
+    turns: list[ReplayTurn] = Field(default_factory=list)
+    recordings: list[Recording] = Field(default_factory=list)
+    ended_reason: str | None = None
