@@ -38,7 +38,7 @@ from voicereplay.snapshot import AgentSnapshot, ModelConfig, SnapshotSource, Too
 from voicereplay.store import Store, content_sha256, redact_url
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "snapshots"}
+TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "replays", "snapshots"}
 
 
 @pytest.fixture
@@ -145,8 +145,8 @@ def head_revision() -> str | None:
 
 
 def test_migrations_build_the_schema_in_memory(store: Store) -> None:
-    assert head_revision() == "0001_initial"
-    assert rows(store, "select version_num from alembic_version") == [("0001_initial",)]
+    assert head_revision() == "0002_replays"
+    assert rows(store, "select version_num from alembic_version") == [("0002_replays",)]
     assert set(sa.inspect(store.engine).get_table_names()) == TABLES
 
 
@@ -160,7 +160,7 @@ def test_reopening_a_file_db_keeps_data_and_does_not_migrate_again(tmp_path: Pat
     with Store(url, tmp_path / "a") as first:
         first.save_call(make_call(first))
     with Store(url, tmp_path / "a") as second:  # would fail on "table calls already exists"
-        assert rows(second, "select version_num from alembic_version") == [("0001_initial",)]
+        assert rows(second, "select version_num from alembic_version") == [("0002_replays",)]
         assert set(sa.inspect(second.engine).get_table_names()) == TABLES
         assert second.get_call("call-1").call_id == "call-1"
 

@@ -40,6 +40,7 @@ __all__ = [
     "BlobRow",
     "CallRecordingRow",
     "CallRow",
+    "ReplayRow",
     "SnapshotRow",
     "UTCDateTime",
     "call_row_values",
@@ -141,6 +142,29 @@ class CallRecordingRow(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     url: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
+
+
+class ReplayRow(Base):
+    """One replay of a stored call; ``data`` is the whole :class:`~voicereplay.models.Replay`."""
+
+    __tablename__ = "replays"
+    __table_args__ = (
+        Index("ix_replays_call_pk", "call_pk"),
+        Index("ix_replays_batch_id", "batch_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    call_pk: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    snapshot_id: Mapped[str] = mapped_column(ForeignKey("snapshots.id"))
+    batch_id: Mapped[str | None] = mapped_column(String(64))
+    run_index: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    wall_seconds: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # -- row operations, each inside the caller's session/transaction ---------------------

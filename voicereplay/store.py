@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -51,6 +51,9 @@ from voicereplay.db import (
 from voicereplay.errors import NotStoredError, StoreError
 from voicereplay.models import RECORDING_KINDS, Call
 from voicereplay.snapshot import AgentSnapshot
+
+if TYPE_CHECKING:
+    from voicereplay.replay_store import ReplayStore
 
 __all__ = ["CallSummary", "SaveResult", "Store", "content_sha256", "redact_url"]
 
@@ -161,6 +164,13 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    @property
+    def replays(self) -> ReplayStore:
+        """Every replay of the stored calls (see :mod:`voicereplay.replay_store`)."""
+        from voicereplay.replay_store import ReplayStore
+
+        return ReplayStore(self)
 
     # -- calls ---------------------------------------------------------------------------
 
