@@ -1,7 +1,6 @@
-"""The one place that strings the steps together: import → snapshot → (replay → compare) → store.
+"""Importing calls: provider → normalized call + snapshot + recordings → store.
 
-The CLI, the web app and the job workers call these functions; none of them holds business
-logic of its own. Importing streams: calls are fetched lazily, their recordings downloaded by a
+Importing streams: calls are fetched lazily, their recordings downloaded by a
 bounded pool of threads, and each finished call is saved in its own transaction, so memory stays
 flat however many calls an import covers and one bad call never stops the rest.
 """
@@ -19,18 +18,10 @@ from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
 from voicereplay.models import Call, Recording
 from voicereplay.providers import CallProvider, create
-from voicereplay.snapshot import AgentSnapshot, Overrides
+from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
-__all__ = [
-    "ImportOutcome",
-    "apply_overrides",
-    "demo_dir",
-    "import_calls",
-    "load_overrides",
-    "open_provider",
-    "resolve_snapshot",
-]
+__all__ = ["ImportOutcome", "import_calls", "open_provider"]
 
 Status = Literal["created", "updated", "unchanged", "failed"]
 
@@ -135,65 +126,6 @@ def import_calls(
     return outcomes
 
 
-def resolve_snapshot(
-    store: Store, ref: str, *, provider: str | None = None
-) -> tuple[AgentSnapshot, str]:
-    """A stored snapshot by call id (``provider:id`` too) or snapshot id (prefix).
-
-    Returns the snapshot and a label saying where it came from.
-    """
-    try:
-        call = store.get_call(ref, provider)
-    except NotStoredError:
-        return store.get_snapshot(ref), f"snapshot {ref}"
-    snapshot = store.snapshot_for_call(call.call_id, call.provider)
-    if snapshot is None:
-        raise NotStoredError(
-            f"call {call.call_id} has no agent snapshot; re-import it with access to its "
-            "assistant/agent config (API key or sidecar file)"
-        )
-    return snapshot, f"call {call.call_id}"
-
-
-def apply_overrides(
-    snapshot: AgentSnapshot,
-    *,
-    overrides_file: Path | None = None,
-    prompt_file: Path | None = None,
-    pairs: Iterable[str] = (),
-) -> AgentSnapshot:
-    """The snapshot with a YAML overrides file, then a prompt file, then ``--set`` pairs."""
-    data: dict[str, Any] = load_overrides(overrides_file) if overrides_file else {}
-    if prompt_file is not None:
-        data["system_prompt"] = _read_text(prompt_file)
-    base = Overrides.parse(data, source=str(overrides_file or prompt_file or "overrides"))
-    overrides = Overrides.from_pairs(pairs, base=base)
-    return snapshot.apply(overrides)
-
-
-def load_overrides(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML (or JSON) overrides file; checked by :meth:`Overrides.parse`."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(_read_text(path))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
-
-
-def demo_dir() -> Path:
-    """The bundled demo call: fixtures/demo in a checkout, or the copy inside the package."""
-    packaged = Path(__file__).resolve().parent / "demo"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "fixtures" / "demo"
-
-
 # -- internals ----------------------------------------------------------------------------------
 def _sources(
     provider: CallProvider,
@@ -288,10 +220,3 @@ def _done(prepared: _Prepared) -> Future[_Prepared]:
     future: Future[_Prepared] = Future()
     future.set_result(prepared)
     return future
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
