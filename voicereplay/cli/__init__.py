@@ -1,0 +1,47 @@
+"""The ``voicereplay`` command line: a thin face over :mod:`voicereplay.pipeline` and the store.
+
+Every command prints one clear line and exits non-zero on a :class:`VoiceReplayError`; ``--json``
+prints machine-readable output on stdout (progress and errors go to stderr).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voicereplay.cli.calls import calls_app
+from voicereplay.cli.common import out, parse_when
+from voicereplay.cli.demo import demo
+from voicereplay.cli.snapshots import snapshot_app
+
+__all__ = ["app", "main", "parse_when"]
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Replay real Vapi/Retell voice-agent calls against a changed agent.",
+)
+app.add_typer(calls_app, name="calls")
+app.add_typer(snapshot_app, name="snapshot")
+app.command()(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from voicereplay import __version__
+
+        out.print(f"voicereplay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Replay real Vapi/Retell voice-agent calls against a changed agent."""
+
+
+def main() -> None:
+    app()
