@@ -78,7 +78,9 @@ def spectral_centroid(audio: Audio) -> float:
 
 @pytest.fixture(scope="module")
 def stt() -> FasterWhisperSTT:
-    return FasterWhisperSTT().load()
+    stt = FasterWhisperSTT()
+    stt.load()
+    return stt
 
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,9 @@ class _Stage:
     max_retries: int = 2
     backoff: float = 0.5
 
+    def load(self) -> None:
+        """Load models ahead of use, so loading is not timed as a turn's latency (optional)."""
+
     def _run(self, what: str, call: Callable[[], T],
              sleep: Callable[[float], None] = time.sleep) -> T:
         for attempt in range(self.max_retries + 1):

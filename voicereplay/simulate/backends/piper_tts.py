@@ -129,10 +129,9 @@ class PiperTTS(TextToSpeech):
                 self._voices[key] = _load_voice(model, config, self.seed)
             return self._voices[key]
 
-    def load(self) -> PiperTTS:
-        """Load the default voice now (e.g. before timing the first turn); returns self."""
+    def load(self) -> None:
+        """Load the default voice now (e.g. before timing the first turn)."""
         self.voice()
-        return self
 
     def _synthesize_impl(self, text: str, voice: str | None,
                          speed: float | None) -> Iterator[Audio]:

@@ -146,10 +146,9 @@ class FasterWhisperSTT(SpeechToText):
                                                    self.cpu_threads)
             return self._model
 
-    def load(self) -> FasterWhisperSTT:
-        """Load the model now (e.g. before timing the first turn); returns self."""
+    def load(self) -> None:
+        """Load the model now (e.g. before timing the first turn)."""
         _ = self.model
-        return self
 
     def _transcribe_impl(self, audio: Audio, language: str | None) -> Transcription:
         model = self.model

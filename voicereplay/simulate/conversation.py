@@ -1,0 +1,143 @@
+"""The agent's side of a replay: the chat history, and one LLM reply with its tool rounds.
+
+:class:`Conversation` keeps the history in OpenAI Chat Completions form (system prompt first,
+``assistant`` messages with ``tool_calls``, ``tool`` messages with results) and turns one heard
+caller turn into :class:`Step` s: agent text to speak, tool calls, tool results. Each step
+carries ``offset``: the seconds of LLM (and tool) time from the moment the LLM was first asked
+to the moment the step happened — for spoken text, the time to its first token — so the
+virtual clock can place it. Speech synthesis is not done here; the engine does it.
+
+A reply may call tools up to :data:`MAX_TOOL_ROUNDS` times; a tool call to the snapshot's
+end-call tool, or spoken text containing one of its end-call phrases, ends the call after the
+text is spoken.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from voicereplay.errors import SimulationError
+from voicereplay.models import ToolCall, ToolResult
+from voicereplay.simulate.stages import ChatRequest, ChatResult
+from voicereplay.simulate.tools import ToolServer
+from voicereplay.snapshot import AgentSnapshot
+
+__all__ = ["MAX_TOOL_ROUNDS", "Conversation", "Step"]
+
+MAX_TOOL_ROUNDS = 5
+
+
+@dataclass
+class Step:
+    """One thing the agent did in reply to a caller turn, ``offset`` s after the LLM was asked."""
+
+    kind: Literal["say", "tool_call", "tool_result"]
+    offset: float
+    text: str = ""
+    tool_call: ToolCall | None = None
+    tool_result: ToolResult | None = None
+    llm_request: dict[str, Any] | None = None
+    llm_ttft: float | None = None  # for "say": LLM time to this text's first token
+    llm_total: float | None = None  # for "say": LLM time to the end of this reply
+    ends_call: bool = False
+
+
+@dataclass
+class Conversation:
+    """The chat history of one replay and the settings every request shares."""
+
+    snapshot: AgentSnapshot
+    seed: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.snapshot.system_prompt:
+            self.history.append({"role": "system", "content": self.snapshot.system_prompt})
+        offered = [t for t in self.snapshot.tools if t.kind in ("function", "end_call")]
+        self.tools = [t.openai_schema() for t in offered]
+        self.end_call_tools = {t.name for t in offered if t.kind == "end_call"}
+        self.phrases = [" ".join(p.lower().split())
+                        for p in self.snapshot.turn_taking.end_call_phrases if p.strip()]
+
+    @property
+    def seed_used(self) -> int | None:
+        """The seed every request carries: the replay's, else the snapshot's."""
+        return self.seed if self.seed is not None else self.snapshot.model.seed
+
+    def request(self) -> ChatRequest:
+        """The next chat request: the whole history so far, the tools, the model settings."""
+        model = self.snapshot.model
+        return ChatRequest(messages=[dict(m) for m in self.history], tools=list(self.tools),
+                           temperature=model.temperature, max_tokens=model.max_tokens,
+                           seed=self.seed_used)
+
+    def agent_said(self, text: str) -> None:
+        self.history.append({"role": "assistant", "content": text})
+
+    def ends_call(self, text: str) -> bool:
+        """Does ``text`` contain one of the end-call phrases (case-insensitive)?"""
+        lowered = " ".join(text.lower().split())
+        return any(phrase in lowered for phrase in self.phrases)
+
+    def reply(
+        self,
+        heard: str | None,
+        complete: Callable[[ChatRequest], ChatResult],
+        tools: ToolServer,
+        *,
+        tag: str = "reply",
+    ) -> list[Step]:
+        """The agent's reply to the caller having said ``heard`` (``None``: the agent opens).
+
+        ``complete`` runs one chat request; ``tag`` prefixes generated tool-call ids.
+        """
+        if heard is not None:
+            self.history.append({"role": "user", "content": heard})
+        steps: list[Step] = []
+        elapsed = 0.0  # LLM and tool seconds since the LLM was first asked
+        for round_index in range(MAX_TOOL_ROUNDS + 1):
+            request = self.request()
+            logged = {"messages": request.messages, "tools": request.tools}
+            result = complete(request)
+            text = result.text.strip()
+            first, elapsed = elapsed + result.ttft, elapsed + result.latency
+            say = Step("say", first, text=text, llm_request=logged, llm_ttft=first,
+                       llm_total=elapsed, ends_call=self.ends_call(text))
+            if not result.tool_calls:
+                self.agent_said(text)
+                return [*steps, say]
+            if round_index == MAX_TOOL_ROUNDS:
+                raise SimulationError(f"the LLM still called tools after {MAX_TOOL_ROUNDS} "
+                                      "rounds of tool results")
+            calls = [c if c.id else c.model_copy(update={"id": f"{tag}-{round_index}-{i}"})
+                     for i, c in enumerate(result.tool_calls)]
+            self.history.append({"role": "assistant", "content": text or None,
+                                 "tool_calls": [_openai_call(c) for c in calls]})
+            if text:  # said while the tools run, as a voice agent does
+                steps.append(say)
+            for call in calls:
+                ends = call.name in self.end_call_tools
+                steps.append(Step("tool_call", elapsed, tool_call=call, llm_request=logged,
+                                  ends_call=ends))
+                if ends:
+                    continue
+                started = time.perf_counter()
+                answer = tools.answer(call)
+                elapsed += time.perf_counter() - started
+                steps.append(Step("tool_result", elapsed, tool_result=answer))
+                self.history.append({"role": "tool", "tool_call_id": call.id,
+                                     "content": answer.result})
+            if any(s.ends_call for s in steps):
+                return steps
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _openai_call(call: ToolCall) -> dict[str, Any]:
+    arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(
+        call.arguments, ensure_ascii=False)
+    return {"id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": arguments}}
