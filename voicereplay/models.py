@@ -232,3 +232,6 @@ class Replay(_Model):
     turns: list[ReplayTurn] = Field(default_factory=list)
     recordings: list[Recording] = Field(default_factory=list)
     ended_reason: str | None = None
+    warnings: list[str] = Field(
+        default_factory=list, description="fallbacks taken, e.g. a caller turn synthesized"
+    )

@@ -140,12 +140,16 @@ class ReplayEngine:
         rate = _rate(loaded, paths)
         layout = detect_layout(call, loaded)
         self._load_models(say)
+        warnings: list[str] = []
+        if not (snapshot.system_prompt or "").strip():
+            warnings.append("the snapshot has no system prompt: the agent runs without one")
         say("preparing the caller's turns")
         segments = caller_segments(call, loaded, self.tts_caller)
         for segment in segments:
             if segment.note:
                 log.warning("caller turn %d: %s", segment.turn_index, segment.note)
                 say(f"caller turn {segment.turn_index}: {segment.note}")
+                warnings.append(f"caller turn {segment.turn_index}: {segment.note}")
         conversation = Conversation(snapshot, seed)
         with ExitStack() as stack:
             stt_pool = _pool(stack, "replay-stt")
@@ -182,7 +186,7 @@ class ReplayEngine:
             seed=conversation.seed_used, status="completed", backends=self.backends,
             created_at=datetime.now(UTC),
             wall_seconds=time.perf_counter() - started, duration=timeline.duration,
-            turns=turns, recordings=saved, ended_reason=reason)
+            turns=turns, recordings=saved, ended_reason=reason, warnings=warnings)
 
     def _load_models(self, say: Callable[[str], None]) -> None:
         """Load every backend's model now, so loading is not counted as a turn's latency."""
