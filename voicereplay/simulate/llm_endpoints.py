@@ -8,9 +8,10 @@ options for :data:`~voicereplay.simulate.stages.LLMS`:
   → ``openai-compatible`` at the provider's URL, with the key from its environment variable;
 - ``--llm-base-url`` → ``openai-compatible`` at that URL (any server: vLLM, Ollama,
   ``llama_cpp.server``…); a provider's key is only sent to the provider's own URL;
-- ``--model local``, ``--llm-backend llama-cpp`` or a ``.gguf`` path → the in-process
+- ``--model local`` (backend ``llama-cpp``) or a ``--model`` ending in ``.gguf`` → the in-process
   ``llama-cpp`` backend (SmolLM2-135M-Instruct unless a GGUF is named);
-- ``--llm-backend recorded`` → the baseline's replies (the caller adds ``steps=``).
+- ``--model recorded`` (backend ``recorded``) → the baseline's replies (the caller adds
+  ``steps=``).
 
 Anything else — a provider without an OpenAI-compatible endpoint, a missing key — is a
 :class:`~voicereplay.errors.ConfigError` that says what the snapshot names and what to pass.
@@ -85,7 +86,7 @@ def resolve_llm(
     """The backend name and its constructor options for replaying with ``model``.
 
     ``backend``, ``base_url``, ``api_key`` and ``model_name`` are the user's overrides
-    (``--llm-backend``, ``--llm-base-url``, ``--llm-api-key``, ``--model``/``--llm-model``).
+    (a backend name, ``--llm-base-url``, ``--llm-api-key``, ``--model``).
     """
     if backend == "recorded":
         return "recorded", {}
@@ -131,6 +132,9 @@ def resolve_llm(
             reason = f"it gives no URL to call; {_ADVICE}"
         raise ConfigError(f"the snapshot's model is {described} but {reason}")
     _require_key(endpoint, api_key, env, described, _ADVICE)
+    if not name:
+        raise ConfigError(f"the snapshot's model is {described} but names no model; pass "
+                          f"--model NAME (a {provider} model), or {_ADVICE}")
     return "openai-compatible", _options(endpoint.base_url, api_key, endpoint, env, name)
 
 
@@ -162,7 +166,7 @@ def _own_url(provider: str, name: str | None) -> str | None:
 
 
 def _model_for(provider: str, name: str | None) -> str | None:
-    return None if _own_url(provider, name) else name  # a URL is no model name
+    return None if provider == "custom-llm" and name and "://" in name else name  # a URL
 
 
 def _describe(model: ModelConfig) -> str:

