@@ -442,3 +442,12 @@ def test_scripted_llm_answers_by_keyword_retries_failures_and_reports_fake_laten
     assert second.text == "Checking." and second.tool_calls[0].arguments == {"order_id": "4417"}
     assert llm.complete(ask("mumble")).text == "Sorry?"
     assert len(llm.requests) == 3
+
+
+def test_llama_cpp_text_comes_back_without_html_entities() -> None:
+    from voicereplay.simulate.backends.llama_cpp import _unescaped
+    from voicereplay.simulate.stages import ChatDelta
+
+    pieces = ["I", "&", "#39", ";m sure. Don&amp;", "#39;t worry &", "amp; rest"]
+    out = "".join(d.text for d in _unescaped(iter(ChatDelta(text=p) for p in pieces)))
+    assert out == "I'm sure. Don't worry & rest"

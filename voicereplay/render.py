@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Sequence
+from itertools import zip_longest
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -12,10 +13,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from voicereplay.models import Call, Turn
+from voicereplay.models import Call, Replay, Turn
 from voicereplay.snapshot import AgentSnapshot, FieldChange
 
-__all__ = ["call_table", "call_view", "diff_view", "snapshot_view"]
+__all__ = [
+    "call_table",
+    "call_view",
+    "diff_view",
+    "replay_table",
+    "replay_view",
+    "snapshot_view",
+]
 
 _ROLE_STYLE = {
     "agent": "cyan",
@@ -211,3 +219,91 @@ def _text_diff(path: str, before: str, after: str) -> RenderableType:
                  else "cyan" if line.startswith("@@") else "")
         out.append(line + "\n", style=style)
     return Panel(out, title=path)
+
+
+def replay_table(rows: Sequence[Any]) -> Table:
+    """A table of stored replay summaries (``store.replays.list``)."""
+    table = Table(title=f"{len(rows)} replay(s)", header_style="bold")
+    table.add_column("replay", no_wrap=True)
+    table.add_column("call", no_wrap=True)
+    for name in ("when (UTC)", "mode", "run", "status", "snapshot", "dur", "took"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.id[:12], f"{row.call_provider}:{row.call_id}",
+            row.created_at.strftime("%Y-%m-%d %H:%M"), row.mode,
+            f"{row.run_index + 1}" + (f" ({row.batch_id})" if row.batch_id else ""),
+            row.status if not row.error else f"{row.status}: {row.error}", row.snapshot_id,
+            _duration(row.duration), f"{row.wall_seconds or 0:.1f}s",
+        )
+    return table
+
+
+def _blocks(turns: Sequence[Turn]) -> list[list[Turn]]:
+    """Turns split before every caller turn (system turns left out)."""
+    blocks: list[list[Turn]] = [[]]
+    for turn in turns:
+        if turn.role == "system":
+            continue
+        if turn.role == "user":
+            blocks.append([])
+        blocks[-1].append(turn)
+    return blocks
+
+
+def _cell(turn: Turn | None) -> Text:
+    if turn is None:
+        return Text("")
+    heard = getattr(turn, "heard", None)
+    if heard is not None:  # a replayed caller turn: show what the replay's STT heard
+        return Text.assemble((f"{turn.role} (heard): ", _ROLE_STYLE[turn.role]), heard)
+    text = Text(f"{turn.role}: ", style=_ROLE_STYLE[turn.role])
+    text.append_text(_turn_text(turn))
+    return text
+
+
+def replay_view(call: Call, replay: Replay) -> RenderableType:
+    """A replay beside its baseline: turn by turn, with what each replayed turn took."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    rtf = (replay.wall_seconds / replay.duration
+           if replay.wall_seconds and replay.duration else None)
+    for label, value in (
+        ("replay", f"{replay.id} ({replay.mode}, run {replay.run_index + 1}"
+                   f"{', batch ' + replay.batch_id if replay.batch_id else ''})"),
+        ("call", f"{call.provider}:{call.call_id}"),
+        ("snapshot", f"{replay.base_snapshot_id or '—'} → {replay.snapshot_id}"),
+        ("backends", ", ".join(f"{k}={v}" for k, v in replay.backends.items()) or "—"),
+        ("duration", f"baseline {_duration(call.duration)}, replay {_duration(replay.duration)}"),
+        ("took", f"{replay.wall_seconds or 0:.1f} s" + (f" (RTF {rtf:.2f})" if rtf else "")),
+        ("ended", replay.ended_reason or "—"),
+        ("warnings", "\n".join(replay.warnings) or "—"),
+    ):
+        head.add_row(label, value)
+    table = Table(header_style="bold", expand=True)
+    table.add_column("#", justify="right", width=3)
+    table.add_column("baseline", ratio=1)
+    table.add_column("replay", ratio=1)
+    table.add_column("response s", justify="right", width=10)
+    table.add_column("stt / llm ttft / tts ttfa", width=18)
+    row = 0
+    empty: list[Turn] = []
+    for base_block, new_block in zip_longest(_blocks(call.turns), _blocks(replay.turns),
+                                             fillvalue=empty):
+        for base, new in zip_longest(base_block, new_block):
+            row += 1
+            timings = getattr(new, "timings", None)
+            stages = "—"
+            response = "—"
+            if timings is not None:
+                response = _secs(timings.response).strip()
+                stages = " / ".join(_secs(v).strip() for v in (
+                    timings.stt, timings.llm_ttft, timings.tts_ttfa))
+            table.add_row(str(row), _cell(base), _cell(new), response, stages)
+    audio = Table(title="replay audio", header_style="bold")
+    audio.add_column("kind")
+    audio.add_column("file", overflow="fold")
+    for rec in replay.recordings:
+        audio.add_row(rec.kind, rec.path or "—")
+    return Group(Panel(head, title="replay"), table, audio)

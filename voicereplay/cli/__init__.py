@@ -13,6 +13,7 @@ import typer
 from voicereplay.cli.calls import calls_app
 from voicereplay.cli.common import out, parse_when
 from voicereplay.cli.demo import demo
+from voicereplay.cli.replays import call, replays_app
 from voicereplay.cli.snapshots import snapshot_app
 
 __all__ = ["app", "main", "parse_when"]
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(calls_app, name="calls")
 app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(replays_app, name="replays")
+app.command()(call)
 app.command()(demo)
 
 

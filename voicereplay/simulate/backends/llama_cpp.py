@@ -16,6 +16,8 @@ role, so tool results reach the model as bracketed user messages.
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import html
 import importlib.util
 import json
 import threading
@@ -140,13 +142,48 @@ class LlamaCppLLM(LanguageModel):
             # the first chunk came, and each streamed piece is one generated token.
             prompt_tokens: int | None = None
             pieces = 0
-            for chunk in answer:
-                if prompt_tokens is None:
-                    prompt_tokens = llama.n_tokens
-                pieces += _pieces(chunk)
-                yield from assembler.feed(chunk)
-            yield from assembler.finish()
+            def deltas() -> Iterator[ChatDelta]:
+                nonlocal prompt_tokens, pieces
+                for chunk in answer:
+                    if prompt_tokens is None:
+                        prompt_tokens = llama.n_tokens
+                    pieces += _pieces(chunk)
+                    yield from assembler.feed(chunk)
+                yield from assembler.finish()
+
+            yield from _unescaped(deltas())
             yield ChatDelta(prompt_tokens=prompt_tokens, completion_tokens=pieces)
+
+
+def _unescaped(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
+    """Text with HTML entities undone.
+
+    The chatml-function-calling template HTML-escapes the messages it renders, so the model
+    reads ``don&#39;t`` and writes entities back; a caller would hear "ampersand". Text from
+    the last ``&`` on is held back briefly, so an entity split across pieces comes out whole.
+    """
+    held = ""
+    for delta in deltas:
+        if delta.text:
+            held += delta.text
+            cut = held.rfind("&")
+            if cut != -1 and len(held) - cut < 12:  # maybe an entity, or &amp; of one
+                ready, held = held[:cut], held[cut:]
+            else:
+                ready, held = held, ""
+            delta = dataclasses.replace(delta, text=_unescape(ready))
+        yield delta
+    if held:
+        yield ChatDelta(text=_unescape(held))
+
+
+def _unescape(text: str) -> str:
+    for _ in range(3):  # entities escaped again on every turn: &amp;#39;
+        plain = html.unescape(text)
+        if plain == text:
+            break
+        text = plain
+    return text
 
 
 def _pieces(chunk: Any) -> int:
