@@ -23,18 +23,20 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_demo_imports_and_shows_the_call_snapshot_and_fix() -> None:
+def test_demo_replays_the_call_against_the_fixed_prompt_offline() -> None:
     code, out, err = run("demo")
     assert code == 0, err
     assert DEMO_CALL in out
-    assert "issue_refund" in out and "Jordan Miles" in out
-    assert "agent snapshot" in out
-    assert "production agent → fixed prompt" in out and "system_prompt" in out
-    # stored: a second run changes nothing and `calls list` shows it
+    assert "production agent → fixed prompt" in out and "check_status" in out
+    assert "user (heard)" in out and "stereo.wav" in out
     store = Store.from_settings(Settings.from_env())
     assert store.count_calls() == 1
+    [replay] = store.replays.list()
+    assert replay.status == "completed" and replay.call_id == DEMO_CALL
+    assert store.replays.get(replay.id).backends["llm"] == "llama-cpp"
+    # a second run adds a replay to the call's history; the call itself is unchanged
     assert run("demo")[0] == 0
-    assert store.count_calls() == 1
+    assert store.count_calls() == 1 and len(store.replays.list(call_id=DEMO_CALL)) == 2
 
 
 def test_import_directory_skips_a_bad_file_and_imports_the_rest(
