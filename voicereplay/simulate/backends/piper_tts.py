@@ -23,7 +23,6 @@ used offline — is ignored and the default voice speaks.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from voicereplay.errors import ConfigError
 from voicereplay.simulate.audio import resample
 from voicereplay.simulate.stages import TTS, Audio, TextToSpeech
 
-__all__ = ["PiperTTS", "piper_caller"]
+__all__ = ["PiperCallerTTS", "PiperTTS", "piper_caller"]
 
 _INSTALL_HINT = "pip install 'voicereplay[models]'"
 
@@ -173,8 +172,18 @@ class PiperTTS(TextToSpeech):
         return resample(Audio(audio.samples, round(audio.rate * ratio)), audio.rate)
 
 
-piper_caller = functools.partial(PiperTTS, pitch_semitones=4.5, length_scale=1.1)
-"""The caller's voice: piper's default voice, 4.5 semitones up, ``length_scale=1.1``."""
+class PiperCallerTTS(PiperTTS):
+    """The caller's voice: piper's default voice, 4.5 semitones up, ``length_scale=1.1``."""
+
+    name = "piper-caller"
+
+    def __init__(self, model_path: str | None = None, config_path: str | None = None,
+                 **options: Any) -> None:
+        options = {"pitch_semitones": 4.5, "length_scale": 1.1, **options}
+        super().__init__(model_path, config_path, **options)
+
+
+piper_caller = PiperCallerTTS
 
 TTS.register("piper", PiperTTS)
-TTS.register("piper-caller", piper_caller)
+TTS.register("piper-caller", PiperCallerTTS)
