@@ -473,14 +473,12 @@ def test_a_stage_failure_names_the_turn_and_writes_nothing(
     assert not list(tmp_path.glob("out/*"))
 
 
-def test_modes_other_than_scripted_are_not_there_yet(
-        demo: tuple[Call, AgentSnapshot], tmp_path: Path) -> None:
+def test_an_unknown_mode_is_refused(demo: tuple[Call, AgentSnapshot], tmp_path: Path) -> None:
     call, snapshot = demo
     engine = ReplayEngine(FakeSTT(call), ScriptedLLM(), ToneTTS())
-    for mode in ("turn", "adaptive"):
-        with pytest.raises(SimulationError, match="not available yet"):
-            engine.run(call, snapshot, RECORDINGS, mode=mode, tools=ToolServer(call),
-                       out_dir=tmp_path)
+    with pytest.raises(SimulationError, match="unknown replay mode 'chaos'"):
+        engine.run(call, snapshot, RECORDINGS, mode="chaos", tools=ToolServer(call),
+                   out_dir=tmp_path)
 
 
 def test_models_load_before_any_turn_is_timed(demo: tuple[Call, AgentSnapshot],

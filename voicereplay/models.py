@@ -235,3 +235,13 @@ class Replay(_Model):
     warnings: list[str] = Field(
         default_factory=list, description="fallbacks taken, e.g. a caller turn synthesized"
     )
+    divergence: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "adaptive mode: where the agent first departed from the baseline, or None if it "
+            "never did (or another mode). Keys: turn (index in turns of the diverging reply's "
+            "first turn), baseline_turn (the baseline turn at that position), caller_turn "
+            "(1-based caller turn answered), reason ('tool-call' or 'text'), similarity, "
+            "threshold, expected (the baseline's reply), got (the replay's)"
+        ),
+    )

@@ -86,11 +86,13 @@ def replay_call(
     recordings = {r.kind: Path(r.path) for r in call.recordings if r.path and Path(r.path).exists()}
     say("loading models")
     stt_options = {"model_path": options.stt_model} if options.stt_model else {}
+    llm = build_llm(call, snapshot, options)
     engine = ReplayEngine(
         stt=STT.create(options.stt, **stt_options),
-        llm=build_llm(call, snapshot, options),
+        llm=llm,
         tts_agent=TTS.create(options.tts),
         tts_caller=TTS.create(options.caller_tts),
+        caller_llm=llm if options.mode == "adaptive" else None,  # the simulated caller
     )
     batch_id = uuid.uuid4().hex[:12]
     replays: list[Replay] = []

@@ -54,7 +54,7 @@ MIN_MARGIN = 0.2  # … and beat the runner-up by this much
 MIN_TURN_ACTIVITY = 0.1  # share of a turn's frames that must be active to use its audio
 
 Party = Literal["user", "agent"]
-SegmentOrigin = Literal["original-audio", "tts-of-transcript"]
+SegmentOrigin = Literal["original-audio", "tts-of-transcript", "caller-llm"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class CallerSegment:
     ``gap`` is the silence the caller left in the baseline before this turn (seconds).
     """
 
-    turn_index: int  # index in the baseline call's turns
+    turn_index: int | None  # index in the baseline call's turns (None: adaptive's LLM caller)
     text: str
     audio: Audio
     origin: SegmentOrigin
