@@ -451,3 +451,14 @@ def test_llama_cpp_text_comes_back_without_html_entities() -> None:
     pieces = ["I", "&", "#39", ";m sure. Don&amp;", "#39;t worry &", "amp; rest"]
     out = "".join(d.text for d in _unescaped(iter(ChatDelta(text=p) for p in pieces)))
     assert out == "I'm sure. Don't worry & rest"
+
+
+def test_replay_seed_reaches_the_tts_backends_that_take_one() -> None:
+    from voicereplay.pipeline.replaying import _seeded
+    from voicereplay.simulate.stages import TTS
+
+    assert _seeded(TTS.factory("piper"), 3) == {"seed": 3}
+    assert _seeded(TTS.factory("piper-caller"), 3) == {"seed": 3}
+    assert TTS.create("piper-caller", **_seeded(TTS.factory("piper-caller"), 3)).seed == 3
+    assert _seeded(TTS.factory("openai-speech"), 3) == {}
+    assert _seeded(TTS.factory("piper"), None) == {}

@@ -32,14 +32,17 @@ class Registry(Generic[T]):
         self._load()
         return sorted(self._factories)
 
-    def create(self, name: str, **options: Any) -> T:
+    def factory(self, name: str) -> Callable[..., T]:
+        """The factory registered as ``name``; unknown names list the known ones."""
         self._load()
         try:
-            factory = self._factories[name]
+            return self._factories[name]
         except KeyError:
             known = ", ".join(sorted(self._factories)) or "none"
             raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}") from None
-        return factory(**options)
+
+    def create(self, name: str, **options: Any) -> T:
+        return self.factory(name)(**options)
 
     def _load(self) -> None:
         if not self._loaded:

@@ -8,6 +8,7 @@ stored for a replay that fails: its audio directory is removed and the error rai
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import time
 import uuid
@@ -90,8 +91,9 @@ def replay_call(
     engine = ReplayEngine(
         stt=STT.create(options.stt, **stt_options),
         llm=llm,
-        tts_agent=TTS.create(options.tts),
-        tts_caller=TTS.create(options.caller_tts),
+        tts_agent=TTS.create(options.tts, **_seeded(TTS.factory(options.tts), options.seed)),
+        tts_caller=TTS.create(options.caller_tts,
+                              **_seeded(TTS.factory(options.caller_tts), options.seed)),
         caller_llm=llm if options.mode == "adaptive" else None,  # the simulated caller
     )
     batch_id = uuid.uuid4().hex[:12]
@@ -123,6 +125,20 @@ def replay_call(
             raise
         replays.append(replay)
     return replays
+
+
+def _seeded(factory: Callable[..., Any], seed: int | None) -> dict[str, Any]:
+    """``{"seed": seed}`` for a backend whose constructor takes a seed (piper), else ``{}``."""
+    if seed is None:
+        return {}
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    accepts = "seed" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    return {"seed": seed} if accepts else {}
 
 
 def _tool_url(snapshot: AgentSnapshot) -> str | None:
