@@ -128,17 +128,21 @@ class ProviderHTTP:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
-    def stream(self, url: str, *, what: str) -> Iterator[Iterator[bytes]]:
+    def stream(
+        self, url: str, *, what: str, authorize: bool | None = None
+    ) -> Iterator[Iterator[bytes]]:
         """Stream a (possibly redirected) download, retrying before the first byte arrives.
 
         The API key goes only to the API's own host: an absolute URL elsewhere (a CDN, a signed
         storage URL) is fetched without it, as httpx already does for cross-host redirects.
+        ``authorize=False`` never sends it, for URLs that are not the API's whatever their host.
         """
         for attempt in range(self.max_retries + 1):
             request = self.client.build_request("GET", url)
-            if request.url.host != self.client.base_url.host or (
-                request.url.port != self.client.base_url.port
-            ):
+            foreign = (request.url.host, request.url.port) != (
+                self.client.base_url.host, self.client.base_url.port
+            )
+            if authorize is False or (authorize is None and foreign):
                 request.headers.pop("Authorization", None)
             try:
                 response = self.client.send(request, stream=True)

@@ -55,14 +55,9 @@ class RetellProvider(CallProvider):
             "retell", base_url, api_key, key_env="RETELL_API_KEY", transport=transport,
             **http_options,
         )
-        self._cdn = ProviderHTTP(
-            "retell", base_url, None, key_env="RETELL_API_KEY", transport=transport,
-            **http_options,
-        )
 
     def close(self) -> None:
         self.http.close()
-        self._cdn.close()
 
     # -- calls ------------------------------------------------------------------------------
     def get_call(self, call_id: str) -> Call:
@@ -167,7 +162,8 @@ class RetellProvider(CallProvider):
     def _download(self, call: Call, recording: Recording, url: str) -> Iterator[Iterator[bytes]]:
         what = f"the {recording.kind} recording of call {call.call_id}"
         try:
-            with self._cdn.stream(url, what=what) as chunks:
+            # recording URLs are CDN links: the API key never goes with them
+            with self.http.stream(url, what=what, authorize=False) as chunks:
                 yield chunks
         except (AuthError, NotFoundError) as exc:
             raise RecordingError(

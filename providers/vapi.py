@@ -62,14 +62,9 @@ class VapiProvider(CallProvider):
         self.http = ProviderHTTP(
             "vapi", base_url, api_key, key_env="VAPI_API_KEY", transport=transport, **http_options
         )
-        # Recording URLs stored in the call point at other hosts: never send them the key.
-        self._public = ProviderHTTP(
-            "vapi", base_url, None, key_env="VAPI_API_KEY", transport=transport, **http_options
-        )
 
     def close(self) -> None:
         self.http.close()
-        self._public.close()
 
     # -- calls ------------------------------------------------------------------------------
     def get_call(self, call_id: str) -> Call:
@@ -199,7 +194,7 @@ class VapiProvider(CallProvider):
                         provider=self.name, status=404,
                     ) from missing
                 try:
-                    chunks = stack.enter_context(self._public.stream(url, what=what))
+                    chunks = stack.enter_context(self.http.stream(url, what=what, authorize=False))
                 except ProviderError as exc:
                     raise RecordingError(
                         f"Vapi: {what} is not available: GET {path} → 404, and its URL in the "

@@ -126,3 +126,7 @@ def test_stream_sends_the_key_only_to_the_api_host() -> None:
     with client.stream("https://cdn.example/rec.wav", what="recording") as chunks:
         b"".join(chunks)
     assert seen == {"api.example": "Bearer sk-secret", "cdn.example": None}
+
+    with client.stream("/recordings/a.wav", what="recording", authorize=False) as chunks:
+        b"".join(chunks)
+    assert seen["api.example"] is None  # not even to the API's host when told not to

@@ -195,8 +195,6 @@ def _download(store: Store, provider: CallProvider, call: Call) -> list[Recordin
 
 
 def _stored_recordings(store: Store, call: Call) -> dict[str, Recording]:
-    if not store.has_call(call.call_id, call.provider):
-        return {}
     try:
         stored = store.get_call(call.call_id, call.provider)
     except NotStoredError:
