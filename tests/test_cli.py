@@ -28,10 +28,14 @@ def test_demo_replays_the_call_against_the_fixed_prompt_offline() -> None:
     assert code == 0, err
     assert DEMO_CALL in out
     assert "production agent → fixed prompt" in out and "check_status" in out
-    assert "user (heard)" in out and "stereo.wav" in out
+    assert "transcript: baseline vs replay" in out and "stereo.wav" in out
+    assert "divergence" in out and "response latency p90" in out and "report.md" in out
     store = Store.from_settings(Settings.from_env())
     assert store.count_calls() == 1
     [replay] = store.replays.list()
+    folder = Path(store.replays.get(replay.id).recordings[0].path or "").parent
+    assert {"report.json", "report.md", "junit.xml", "latency.png", "waveform.png"} <= {
+        p.name for p in folder.iterdir()}
     assert replay.status == "completed" and replay.call_id == DEMO_CALL
     assert store.replays.get(replay.id).backends["llm"] == "llama-cpp"
     # a second run adds a replay to the call's history; the call itself is unchanged

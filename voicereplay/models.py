@@ -208,6 +208,10 @@ class ReplayTurn(Turn):
         default=None, description="agent turns: the chat request (messages, tools) sent"
     )
     timings: StageTimings | None = None
+    prompt_tokens: int | None = Field(
+        default=None, description="agent/tool-call turns: prompt tokens of the LLM request")
+    completion_tokens: int | None = Field(
+        default=None, description="agent/tool-call turns: completion tokens of the LLM reply")
 
 
 class Replay(_Model):
@@ -235,6 +239,8 @@ class Replay(_Model):
     warnings: list[str] = Field(
         default_factory=list, description="fallbacks taken, e.g. a caller turn synthesized"
     )
+    checks: list[dict[str, Any]] = Field(
+        default_factory=list, description="checks attached to the replay (see compare.checks)")
     divergence: dict[str, Any] | None = Field(
         default=None,
         description=(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Sequence
-from itertools import zip_longest
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -239,31 +238,12 @@ def replay_table(rows: Sequence[Any]) -> Table:
     return table
 
 
-def _blocks(turns: Sequence[Turn]) -> list[list[Turn]]:
-    """Turns split before every caller turn (system turns left out)."""
-    blocks: list[list[Turn]] = [[]]
-    for turn in turns:
-        if turn.role == "system":
-            continue
-        if turn.role == "user":
-            blocks.append([])
-        blocks[-1].append(turn)
-    return blocks
-
-
-def _cell(turn: Turn | None) -> Text:
-    if turn is None:
-        return Text("")
-    heard = getattr(turn, "heard", None)
-    if heard is not None:  # a replayed caller turn: show what the replay's STT heard
-        return Text.assemble((f"{turn.role} (heard): ", _ROLE_STYLE[turn.role]), heard)
-    text = Text(f"{turn.role}: ", style=_ROLE_STYLE[turn.role])
-    text.append_text(_turn_text(turn))
-    return text
-
-
 def replay_view(call: Call, replay: Replay) -> RenderableType:
-    """A replay beside its baseline: turn by turn, with what each replayed turn took."""
+    """What a replay was: its run, snapshot, backends, timing, warnings and audio files.
+
+    The turn-by-turn transcript beside the baseline is the comparison's
+    (:func:`voicereplay.compare.terminal.comparison_view`).
+    """
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -278,32 +258,7 @@ def replay_view(call: Call, replay: Replay) -> RenderableType:
         ("duration", f"baseline {_duration(call.duration)}, replay {_duration(replay.duration)}"),
         ("took", f"{replay.wall_seconds or 0:.1f} s" + (f" (RTF {rtf:.2f})" if rtf else "")),
         ("ended", replay.ended_reason or "—"),
-        ("warnings", "\n".join(replay.warnings) or "—"),
+        ("audio", "\n".join(f"{r.kind}: {r.path}" for r in replay.recordings) or "—"),
     ):
         head.add_row(label, value)
-    table = Table(header_style="bold", expand=True)
-    table.add_column("#", justify="right", width=3)
-    table.add_column("baseline", ratio=1)
-    table.add_column("replay", ratio=1)
-    table.add_column("response s", justify="right", width=10)
-    table.add_column("stt / llm ttft / tts ttfa", width=18)
-    row = 0
-    empty: list[Turn] = []
-    for base_block, new_block in zip_longest(_blocks(call.turns), _blocks(replay.turns),
-                                             fillvalue=empty):
-        for base, new in zip_longest(base_block, new_block):
-            row += 1
-            timings = getattr(new, "timings", None)
-            stages = "—"
-            response = "—"
-            if timings is not None:
-                response = _secs(timings.response).strip()
-                stages = " / ".join(_secs(v).strip() for v in (
-                    timings.stt, timings.llm_ttft, timings.tts_ttfa))
-            table.add_row(str(row), _cell(base), _cell(new), response, stages)
-    audio = Table(title="replay audio", header_style="bold")
-    audio.add_column("kind")
-    audio.add_column("file", overflow="fold")
-    for rec in replay.recordings:
-        audio.add_row(rec.kind, rec.path or "—")
-    return Group(Panel(head, title="replay"), table, audio)
+    return Panel(head, title="replay", expand=False)

@@ -12,6 +12,7 @@ import typer
 
 from voicereplay.cli.calls import calls_app
 from voicereplay.cli.common import out, parse_when
+from voicereplay.cli.compare import compare
 from voicereplay.cli.demo import demo
 from voicereplay.cli.replays import call, replays_app
 from voicereplay.cli.snapshots import snapshot_app
@@ -27,6 +28,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(replays_app, name="replays")
 app.command()(call)
+app.command()(compare)
 app.command()(demo)
 
 

@@ -18,6 +18,20 @@ from voicereplay.cli.common import (
     out,
     print_json,
 )
+from voicereplay.cli.compare import (
+    ChecksOpt,
+    FiguresOpt,
+    JudgeModelOpt,
+    JudgeUrlOpt,
+    ReportOptions,
+    SimilarityOpt,
+    checks_of,
+    finish,
+    report_replays,
+    stored_judgements,
+)
+from voicereplay.compare.model import CheckResult
+from voicereplay.compare.terminal import comparison_view
 from voicereplay.errors import ConfigError, NotStoredError
 from voicereplay.models import Call, Replay
 from voicereplay.pipeline.replaying import ReplayOptions, replay_call
@@ -66,6 +80,7 @@ def run_replay(
     overrides_file: Path | None = None,
     pairs: list[str] | None = None,
     options: ReplayOptions,
+    report: ReportOptions | None = None,
     json_out: bool = False,
 ) -> list[Replay]:
     """The steps behind `voicereplay call` (and the demo): shared, printed the same way."""
@@ -85,11 +100,9 @@ def run_replay(
             store, call, snapshot, base_snapshot=base, overrides=overrides, options=options,
             on_progress=lambda message: status.update(f"replaying: {message}"),
         )
-    if json_out:
-        print_json([r.model_dump(mode="json") for r in replays])
-    else:
-        for replay in replays:
-            out.print(render.replay_view(call, replay))
+    comparisons = report_replays(store, call, replays, report or ReportOptions(),
+                                 json_out=json_out)
+    finish(comparisons)
     return replays
 
 
@@ -126,11 +139,19 @@ def call(
     runs: Annotated[int, typer.Option(min=1, max=50, help="Replay N times (one batch).")] = 1,
     stt_model: Annotated[str | None, typer.Option(
         help="Path of another CTranslate2 Whisper model (e.g. Whisper base).")] = None,
+    checks: ChecksOpt = None,
+    similarity: SimilarityOpt = None,
+    figures: FiguresOpt = "png",
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Replay a real call against the (changed) agent and show what changed."""
     if mode not in ("scripted", "turn", "adaptive"):
         raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
+    report = ReportOptions(checks=checks, similarity=similarity, figures=figures,
+                           judge_model=judge_model, judge_base_url=judge_base_url)
+    report.compare_ready()
     pairs = list(set_ or [])
     if temperature is not None:
         pairs.append(f"model.temperature={temperature}")
@@ -139,9 +160,12 @@ def call(
     options = ReplayOptions(mode=mode, model=model,  # type: ignore[arg-type]
                             llm_base_url=llm_base_url, llm_api_key=llm_api_key, seed=seed,
                             runs=runs, live_tools=live_tools, tool_mocks=_mocks(mock or []),
-                            stt_model=stt_model)
+                            stt_model=stt_model,
+                            checks=[c.model_dump(mode="json", exclude_none=True,
+                                                 exclude={"api_key"}) for c in report.checks])
     run_replay(call_id, provider=provider, directory=directory, prompt_file=prompt_file,
-               overrides_file=overrides, pairs=pairs, options=options, json_out=json_out)
+               overrides_file=overrides, pairs=pairs, options=options, report=report,
+               json_out=json_out)
 
 
 
@@ -167,12 +191,26 @@ def replays_list(
 @handle_errors
 def replays_show(
     replay_id: Annotated[str, typer.Argument(help="Replay id (or a prefix of 6+ characters).")],
+    similarity: SimilarityOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """One replay beside its baseline call."""
+    """One replay beside its baseline call: the comparison again (no files are rewritten)."""
     store = open_store()
     replay = store.replays.get(replay_id)
+    call = store.get_call(replay.call_id, replay.call_provider)
+    checks = checks_of(replay)
+    judged = stored_judgements(replay)
+    report = ReportOptions(similarity=similarity)
+    comparison = report.compare(store, call, replay, [c for c in checks
+                                                      if c.type != "llm_judge"], write=False)
+    for check in checks:  # the judge's verdict as stored, instead of judging again
+        if check.type == "llm_judge":
+            comparison.checks.append(judged.get(("llm_judge", check.label), CheckResult(
+                name=check.label, type="llm_judge", status="error",
+                message="no stored verdict; `voicereplay compare` judges it again")))
     if json_out:
-        print_json(replay.model_dump(mode="json"))
+        print_json({**replay.model_dump(mode="json"),
+                    "comparison": comparison.model_dump(mode="json")})
         return
-    out.print(render.replay_view(store.get_call(replay.call_id, replay.call_provider), replay))
+    out.print(render.replay_view(call, replay))
+    out.print(comparison_view(comparison, call, replay))

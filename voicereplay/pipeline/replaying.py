@@ -45,6 +45,7 @@ class ReplayOptions:
     runs: int = 1
     live_tools: bool = False
     tool_mocks: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # attached to every replay
 
 
 def build_llm(call: Call, snapshot: AgentSnapshot, options: ReplayOptions) -> LanguageModel:
@@ -118,6 +119,7 @@ def replay_call(
                 "run_index": run,
                 "created_at": datetime.now(UTC),
                 "wall_seconds": time.perf_counter() - started,
+                "checks": list(options.checks),
             })
             store.replays.save(replay, snapshot)
         except VoiceReplayError:

@@ -44,6 +44,8 @@ class Step:
     llm_ttft: float | None = None  # for "say": LLM time to this text's first token
     llm_total: float | None = None  # for "say": LLM time to the end of this reply
     ends_call: bool = False
+    prompt_tokens: int | None = None  # usage of the LLM request behind this step (one step per
+    completion_tokens: int | None = None  # request carries it: the text, else its first call)
 
 
 @dataclass
@@ -106,7 +108,9 @@ class Conversation:
             text = result.text.strip()
             first, elapsed = elapsed + result.ttft, elapsed + result.latency
             say = Step("say", first, text=text, llm_request=logged, llm_ttft=first,
-                       llm_total=elapsed, ends_call=self.ends_call(text))
+                       llm_total=elapsed, ends_call=self.ends_call(text),
+                       prompt_tokens=result.prompt_tokens,
+                       completion_tokens=result.completion_tokens)
             if not result.tool_calls:
                 self.agent_said(text)
                 return [*steps, say]
@@ -119,10 +123,13 @@ class Conversation:
                                  "tool_calls": [_openai_call(c) for c in calls]})
             if text:  # said while the tools run, as a voice agent does
                 steps.append(say)
-            for call in calls:
+            for n, call in enumerate(calls):
                 ends = call.name in self.end_call_tools
+                usage = not text and n == 0  # the request's usage rides on one step
                 steps.append(Step("tool_call", elapsed, tool_call=call, llm_request=logged,
-                                  ends_call=ends))
+                                  ends_call=ends,
+                                  prompt_tokens=result.prompt_tokens if usage else None,
+                                  completion_tokens=result.completion_tokens if usage else None))
                 if ends:
                     continue
                 started = time.perf_counter()

@@ -98,7 +98,9 @@ def lay_out(plan: list[Heard | Said], timeline: Timeline, endpointing: float,
             turns.append(ReplayTurn(role=step.kind, start=start, origin="tool",
                                     baseline_turn=item.baseline_turn, llm_request=step.llm_request,
                                     tool_calls=[step.tool_call] if step.tool_call else [],
-                                    tool_result=step.tool_result))
+                                    tool_result=step.tool_result,
+                                    prompt_tokens=step.prompt_tokens,
+                                    completion_tokens=step.completion_tokens))
             continue
         synthesis = wait(item.synthesis, item.what) if item.synthesis else None
         ttfa = synthesis.ttfa if synthesis else 0.0
@@ -118,7 +120,9 @@ def lay_out(plan: list[Heard | Said], timeline: Timeline, endpointing: float,
             break
         turns.append(ReplayTurn(role="agent", text=step.text, start=span.start, end=span.end,
                                 origin=item.origin, baseline_turn=item.baseline_turn,
-                                llm_request=step.llm_request, timings=timings))
+                                llm_request=step.llm_request, timings=timings,
+                                prompt_tokens=step.prompt_tokens,
+                                completion_tokens=step.completion_tokens))
         heard_end = None
         if span.cut:
             break

@@ -78,6 +78,7 @@ class ChatRequest:
     max_tokens: int | None = None
     seed: int | None = None
     tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None  # e.g. {"type": "json_object"}
 
 
 @dataclass

@@ -210,7 +210,8 @@ def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
                 role=step.kind, start=max(0.0, anchor + step.offset), origin="tool",
                 baseline_turn=paired.pop(0) if paired else None, llm_request=step.llm_request,
                 tool_calls=[step.tool_call] if step.tool_call else [],
-                tool_result=step.tool_result))
+                tool_result=step.tool_result, prompt_tokens=step.prompt_tokens,
+                completion_tokens=step.completion_tokens))
             continue
         synthesis = wait(future, what) if future is not None else None
         audio = synthesis.audio if synthesis else Audio.silence(0, timeline.rate)
@@ -225,7 +226,9 @@ def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
         turns.append(ReplayTurn(role="agent", text=step.text, start=span.start, end=span.end,
                                 origin="first-message" if reply.unit is None else "llm",
                                 baseline_turn=index, llm_request=step.llm_request,
-                                timings=timings if reply.unit is not None else None))
+                                timings=timings if reply.unit is not None else None,
+                                prompt_tokens=step.prompt_tokens,
+                                completion_tokens=step.completion_tokens))
         if span.cut:
             break
     return turns

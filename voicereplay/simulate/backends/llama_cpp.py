@@ -11,6 +11,12 @@ Tool calling uses llama-cpp-python's ``chatml-function-calling`` format: a force
 model. (llama-cpp-python cannot stream ``"auto"``; unstreamed, its ``"auto"`` answered nothing
 or failed with SmolLM2, which is too small to choose a tool well.) The format has no ``tool``
 role, so tool results reach the model as bracketed user messages.
+
+``ChatRequest.response_format`` constrains the reply with a grammar, streamed as well:
+``{"type": "json_object"}`` (any JSON object; llama-cpp-python also takes a ``"schema"`` key
+there) and OpenAI's ``{"type": "json_schema", "json_schema": {"schema": ...}}`` (JSON matching
+the schema). A small model given only ``json_object`` can ramble inside a string until
+``max_tokens``; a schema (with ``maxLength`` on free text) keeps it to the shape asked for.
 """
 
 from __future__ import annotations
@@ -123,6 +129,8 @@ class LlamaCppLLM(LanguageModel):
             # streaming its "auto" path fails or answers nothing with small models.
             options["tools"] = request.tools
             options["tool_choice"] = request.tool_choice
+        if request.response_format is not None:
+            options["response_format"] = _response_format(request.response_format)
         if request.temperature is not None:
             options["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -153,6 +161,20 @@ class LlamaCppLLM(LanguageModel):
 
             yield from _unescaped(deltas())
             yield ChatDelta(prompt_tokens=prompt_tokens, completion_tokens=pieces)
+
+
+def _response_format(requested: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``response_format`` in llama-cpp-python's terms (``json_object`` with an
+    optional ``schema``)."""
+    kind = requested.get("type")
+    if kind == "json_schema":
+        spec = requested.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return {"type": "json_object", **({"schema": schema} if schema else {})}
+    if kind in ("json_object", "text"):
+        return dict(requested)
+    raise StageError(f"{STAGE}: response_format type {kind!r} is not supported; use "
+                     "'json_object' or 'json_schema'", stage=STAGE)
 
 
 def _unescaped(deltas: Iterator[ChatDelta]) -> Iterator[ChatDelta]:

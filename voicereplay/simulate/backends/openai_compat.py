@@ -187,7 +187,7 @@ class OpenAICompatibleLLM(LanguageModel):
             body["tools"] = request.tools
             if request.tool_choice is not None:
                 body["tool_choice"] = request.tool_choice
-        for key in ("temperature", "max_tokens", "seed"):
+        for key in ("temperature", "max_tokens", "seed", "response_format"):
             value = getattr(request, key)
             if value is not None:
                 body[key] = value

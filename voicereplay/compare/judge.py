@@ -1,0 +1,246 @@
+"""An LLM judge: does a replay satisfy a rubric a person wrote in plain words?
+
+:class:`Judge` wraps any :class:`~voicereplay.simulate.stages.LanguageModel` (the same backends
+a replay uses). It shows the model the rubric, the baseline call's transcript (context) and the
+replay's transcript (the one judged), agent turns numbered the way a comparison numbers them
+(:mod:`voicereplay.compare.turns`) and tool calls shown as ``name(arg='value')``, and asks for
+one JSON object ``{"reasoning": "...", "pass": true|false}`` through
+``ChatRequest.response_format``, at temperature 0 with a fixed seed.
+
+The embedded SmolLM2 (``llama-cpp``) is asked for that shape as a JSON schema, which its
+grammar enforces; other backends get ``{"type": "json_object"}``, which every
+OpenAI-compatible server understands. The answer is parsed leniently (the first JSON object in
+the text; ``pass`` may be a bool or ``"pass"``/``"fail"``); an answer that does not parse is a
+:class:`Verdict` with ``passed=None`` whose reasoning carries the raw answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from voicereplay.compare import turns as turn_units
+from voicereplay.errors import ConfigError
+from voicereplay.models import Call, Replay, ToolCall, Turn
+from voicereplay.simulate.stages import ChatRequest, LanguageModel
+
+if TYPE_CHECKING:
+    from voicereplay.snapshot import AgentSnapshot
+
+__all__ = [
+    "JUDGE_SEED",
+    "VERDICT_SCHEMA",
+    "Judge",
+    "Verdict",
+    "format_tool_call",
+    "parse_verdict",
+    "transcript",
+]
+
+JUDGE_SEED = 7
+JUDGE_CONTEXT = 8192  # tokens of context for the embedded model (SmolLM2 was trained on 8k)
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reasoning": {"type": "string", "maxLength": 400},
+        "pass": {"type": "boolean"},
+    },
+    "required": ["reasoning", "pass"],
+}
+_TOOL_RESULT_CHARS = 200
+
+SYSTEM_PROMPT = (
+    "You evaluate phone calls handled by a voice agent. You are given a rubric, the transcript "
+    "of the original call (the baseline, for context only) and the transcript of a replay of "
+    "that call with a changed agent. Decide whether the agent in the REPLAY satisfies the "
+    "rubric. Agent turns are numbered; tool calls the agent made are shown as "
+    "[tool call] name(arguments) and what they returned as [tool result]. Answer with one JSON "
+    'object and nothing else: {"reasoning": "<one or two sentences, citing agent turn '
+    'numbers>", "pass": true or false}.'
+)
+
+
+class Verdict(BaseModel):
+    """A judge's answer. ``passed`` None: the answer was not a JSON verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool | None
+    reasoning: str
+    model: str
+    raw: str
+
+
+class Judge:
+    """Judges replays against rubrics with ``llm``.
+
+    ``model`` names the judge in reports (default: the model the backend serves);
+    ``response_format`` is what the request asks for (default: a JSON schema for the
+    ``llama-cpp`` backend, ``{"type": "json_object"}`` for any other).
+    """
+
+    def __init__(
+        self,
+        llm: LanguageModel,
+        *,
+        model: str | None = None,
+        response_format: dict[str, Any] | None = None,
+        seed: int = JUDGE_SEED,
+        max_tokens: int | None = 600,
+    ) -> None:
+        self.llm = llm
+        self.model = model or _model_name(llm)
+        if response_format is None:
+            response_format = (
+                {"type": "json_schema",
+                 "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}
+                if llm.name == "llama-cpp" else {"type": "json_object"})
+        self.response_format = response_format
+        self.seed = seed
+        self.max_tokens = max_tokens
+
+    def __repr__(self) -> str:
+        return f"Judge({self.model!r}, llm={self.llm!r})"
+
+    @classmethod
+    def from_choice(
+        cls,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        snapshot: AgentSnapshot | None = None,
+    ) -> Judge:
+        """A judge from the same choices as ``voicereplay call --model``: ``"local"`` (the
+        embedded SmolLM2, also the default when neither ``model`` nor ``base_url`` is given),
+        a ``.gguf`` path, or a model name (served by ``base_url``, else by the snapshot's model
+        provider with its API key). Raises :class:`ConfigError` for a choice that cannot judge.
+        """
+        from voicereplay.simulate.llm_endpoints import LOCAL, resolve_llm
+        from voicereplay.simulate.stages import LLMS
+        from voicereplay.snapshot import ModelConfig
+
+        if model == "recorded":
+            raise ConfigError("the recorded model cannot judge a replay; choose 'local' (the "
+                              "embedded SmolLM2), a .gguf path, or a model name")
+        backend = None
+        if model == LOCAL or (model is None and base_url is None):
+            backend, model = "llama-cpp", None
+        config = snapshot.model if snapshot is not None else ModelConfig()
+        name, options = resolve_llm(config, backend=backend, base_url=base_url,
+                                    api_key=api_key, model_name=model)
+        if name == "llama-cpp":
+            options = {**options, "n_ctx": JUDGE_CONTEXT, "seed": JUDGE_SEED}
+        return cls(LLMS.create(name, **options))
+
+    def request(self, rubric: str, call: Call, replay: Replay) -> ChatRequest:
+        """The chat request :meth:`judge` sends."""
+        prompt = "\n\n".join([
+            f"Rubric: {rubric.strip()}",
+            "Baseline call (the original, for context):\n" + transcript(call.turns),
+            "Replay (judge this one):\n" + transcript(replay.turns),
+            "Does the agent in the replay satisfy the rubric? Answer with the JSON object only.",
+        ])
+        return ChatRequest(
+            messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                      {"role": "user", "content": prompt}],
+            temperature=0.0,
+            seed=self.seed,
+            max_tokens=self.max_tokens,
+            response_format=self.response_format,
+        )
+
+    def judge(self, rubric: str, call: Call, replay: Replay) -> Verdict:
+        """The verdict on ``replay`` (a replay of ``call``). A backend failure raises its
+        :class:`~voicereplay.errors.StageError`; an answer that does not parse is a verdict
+        with ``passed=None``."""
+        result = self.llm.complete(self.request(rubric, call, replay))
+        passed, reasoning = parse_verdict(result.text)
+        if passed is None:
+            reasoning = f"the judge's answer is not a JSON verdict: {result.text!r}"
+        return Verdict(passed=passed, reasoning=reasoning, model=self.model, raw=result.text)
+
+
+def transcript(turns: Sequence[Turn]) -> str:
+    """A call's turns as the judge reads them: ``Agent turn N: ...`` and ``Caller: ...``."""
+    lines: list[str] = []
+    for unit in turn_units.units(turns):
+        if isinstance(unit, turn_units.CallerTurn):
+            lines.append(f"Caller: {_one_line(turns[unit.index].text)}")
+            continue
+        parts: list[str] = []
+        for index in unit.indices:
+            turn = turns[index]
+            parts.extend(f"[tool call] {format_tool_call(c)}" for c in turn.tool_calls)
+            if turn.tool_result is not None:
+                result = _one_line(turn.tool_result.result)
+                if len(result) > _TOOL_RESULT_CHARS:
+                    result = result[:_TOOL_RESULT_CHARS] + "…"
+                parts.append(f"[tool result] {result}")
+            elif turn.role == "agent" and turn.text.strip():
+                parts.append(_one_line(turn.text))
+        lines.append(f"Agent turn {unit.number}: " + (" ".join(parts) or "(nothing)"))
+    return "\n".join(lines) or "(no turns)"
+
+
+def format_tool_call(call: ToolCall, *, limit: int = 80) -> str:
+    """``issue_refund(order_id='4417')``; arguments that were not JSON are shown as sent."""
+    if call.raw_arguments is not None and not call.arguments:
+        return f"{call.name}({_clip(call.raw_arguments, limit)})"
+    shown = ", ".join(f"{key}={_clip(repr(value), limit)}" for key, value in call.arguments.items())
+    return f"{call.name}({shown})"
+
+
+_PASS_WORDS = {"pass": True, "passed": True, "true": True, "yes": True,
+               "fail": False, "failed": False, "false": False, "no": False}
+
+
+def parse_verdict(text: str) -> tuple[bool | None, str]:
+    """``(passed, reasoning)`` from a judge's answer: the first JSON object in ``text`` that
+    has a verdict (``pass``, or ``passed``/``verdict``/``result``) as a bool or a
+    pass/fail word. ``passed`` is None when there is none."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            found, _end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(found, dict):
+            continue
+        lowered = {str(k).strip().lower(): v for k, v in found.items()}
+        for key in ("pass", "passed", "verdict", "result"):
+            passed = _as_verdict(lowered.get(key))
+            if passed is not None:
+                reasoning = lowered.get("reasoning", lowered.get("reason", ""))
+                return passed, reasoning if isinstance(reasoning, str) else json.dumps(reasoning)
+    return None, ""
+
+
+def _as_verdict(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _PASS_WORDS.get(value.strip().lower())
+    return None
+
+
+def _model_name(llm: LanguageModel) -> str:
+    path = getattr(llm, "model_path", None)
+    if path is not None:
+        return str(getattr(path, "stem", path))
+    model = getattr(llm, "model", None)
+    if isinstance(model, str) and model:
+        return model
+    base_url = getattr(llm, "base_url", None)
+    return f"{llm.name} ({base_url})" if base_url else llm.name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,28 @@
+"""Who spoke when, measured in a call's (or a replay's) recordings.
+
+:func:`speech_of` finds the per-party tracks among the recordings (the ``agent`` and
+``customer`` files, else the two channels of ``stereo``) and returns each party's speech spans
+from :func:`~voicereplay.compare.activity.speech_spans`, or ``None`` when there is no per-party
+audio (a mixed recording cannot tell the parties apart); metrics then use the turns' times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from voicereplay.compare.activity import party_tracks, speech_spans
+from voicereplay.models import Call, Recording
+
+__all__ = ["Spans", "speech_of"]
+
+Spans = dict[str, list[tuple[float, float]]]
+
+
+def speech_of(recordings: Sequence[Recording], call: Call | None = None) -> Spans | None:
+    """``{"agent": [(start, end), …], "caller": […]}`` in seconds, or ``None``."""
+    paths = {r.kind: Path(r.path) for r in recordings if r.path and Path(r.path).exists()}
+    tracks = party_tracks(paths, call)
+    if tracks is None:
+        return None
+    return {party: speech_spans(audio.samples, audio.rate) for party, audio in tracks.items()}

@@ -1,0 +1,96 @@
+"""Comparing a stored replay with its baseline call, and writing the reports beside it.
+
+:func:`compare_replay` gathers what :func:`voicereplay.compare.compare` needs from the store —
+the replay's batch (for flakiness), a reference replay of the same call with no overrides (for
+fidelity), the LLM names to price — builds the judge only when a check needs one, and writes
+``report.json``, ``report.md``, ``junit.xml`` and the two pictures into the replay's folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from voicereplay.compare.checks import Check
+from voicereplay.compare.comparison import compare, has_overrides, recordings_dir
+from voicereplay.compare.files import write_reports
+from voicereplay.compare.model import Comparison
+from voicereplay.compare.similarity import scorer
+from voicereplay.errors import NotStoredError
+from voicereplay.models import Call, Replay
+from voicereplay.store import Store
+
+__all__ = ["REFERENCE_SEARCH", "compare_replay", "find_reference", "replay_batch"]
+
+REFERENCE_SEARCH = 50  # how many of a call's newest replays to search for a reference
+
+
+def replay_batch(store: Store, replay: Replay) -> list[Replay]:
+    """Every replay of ``replay``'s batch (``--runs N``), in run order."""
+    if not replay.batch_id:
+        return [replay]
+    rows = store.replays.list(batch_id=replay.batch_id, limit=None)
+    runs = [replay if r.id == replay.id else store.replays.get(r.id) for r in rows]
+    return sorted(runs, key=lambda r: r.run_index)
+
+
+def find_reference(store: Store, replay: Replay) -> Replay | None:
+    """The newest completed replay of the same call, with no overrides, same mode and LLM."""
+    rows = store.replays.list(call_id=replay.call_id, provider=replay.call_provider,
+                              limit=REFERENCE_SEARCH)
+    for row in rows:
+        if row.id == replay.id or row.status != "completed" or row.mode != replay.mode:
+            continue
+        candidate = store.replays.get(row.id)
+        if (not has_overrides(candidate)
+                and candidate.backends.get("llm") == replay.backends.get("llm")):
+            return candidate
+    return None
+
+
+def _model(store: Store, snapshot_id: str | None) -> str | None:
+    if not snapshot_id:
+        return None
+    try:
+        return store.get_snapshot(snapshot_id).model.name
+    except NotStoredError:
+        return None
+
+
+def compare_replay(
+    store: Store,
+    call: Call,
+    replay: Replay,
+    *,
+    checks: Sequence[Check] = (),
+    similarity: str | None = None,
+    figures: str | None = "png",
+    out_dir: Path | None = None,
+    judge_model: str | None = None,
+    judge_base_url: str | None = None,
+    judge_api_key: str | None = None,
+) -> Comparison:
+    """The comparison of ``replay`` with ``call``; report files written unless ``figures`` is
+    None (into ``out_dir``, else the replay's audio folder)."""
+    from voicereplay.compare.judge import Judge
+
+    judge = snapshot = None
+    if any(c.type == "llm_judge" for c in checks):
+        try:
+            snapshot = store.get_snapshot(replay.snapshot_id)
+        except NotStoredError:
+            pass
+        judge = Judge.from_choice(judge_model, judge_base_url, judge_api_key, snapshot)
+    comparison = compare(
+        call, replay,
+        batch=replay_batch(store, replay),
+        reference=find_reference(store, replay) if has_overrides(replay) else None,
+        checks=checks, judge=judge, snapshot=snapshot, similarity=scorer(similarity),
+        baseline_model=_model(store, replay.base_snapshot_id),
+        replay_model=_model(store, replay.snapshot_id),
+    )
+    if figures is not None:
+        folder = out_dir or recordings_dir(replay)
+        if folder is not None:
+            write_reports(comparison, call, replay, folder, figures=figures)
+    return comparison
