@@ -122,6 +122,13 @@ def test_local_model_replays_against_the_fixed_prompt() -> None:
     assert "check_status" in request["messages"][0]["content"]  # the fixed prompt was sent
     assert {t["function"]["name"] for t in request["tools"]} >= {"check_status", "issue_refund"}
     assert first["backends"]["llm"] == "llama-cpp"
+    # the batch's comparison measures how much the two runs disagree, turn by turn
+    fidelity = first["comparison"]["fidelity"]
+    assert fidelity["runs"] == 2 and fidelity["flakiness"]
+    assert {f["turn"] for f in fidelity["flakiness"]} <= set(range(1, 7))
+    assert all(0.0 <= f["disagreement"] <= 1.0 and len(f["texts"]) == 2
+               for f in fidelity["flakiness"])
+    assert second["comparison"]["fidelity"]["runs"] == 2
 
 
 def _copy_demo(tmp_path: Path, *, audio: bool = True) -> Path:

@@ -210,8 +210,11 @@ def test_departure_compares_tools_then_words(demo: tuple[Call, AgentSnapshot]) -
     call, _ = demo
     same = [Step("say", 0.0, text="I can help with that! Could you give me your order number?")]
     assert departure(call, 2, same) is None
-    other = departure(call, 2, [Step("say", 0.0, text="Our store opens at nine tomorrow.")])
+    other = departure(call, 2, [Step("say", 0.0, text="Which store did you visit today?")])
     assert other is not None and other["reason"] == "text" and other["similarity"] < 0.5
+    told = departure(call, 2, [Step("say", 0.0, text="Our store opens at nine tomorrow.")])
+    assert told is not None and told["reason"] == "intent"  # a statement, not a question
+    assert told["detail"] == "question → statement"
     strict = departure(call, 2, same, threshold=0.99)
     assert strict is not None and strict["reason"] == "text"
     assert "Jordan Miles." in caller_prompt(call)

@@ -247,7 +247,8 @@ class Replay(_Model):
             "adaptive mode: where the agent first departed from the baseline, or None if it "
             "never did (or another mode). Keys: turn (index in turns of the diverging reply's "
             "first turn), baseline_turn (the baseline turn at that position), caller_turn "
-            "(1-based caller turn answered), reason ('tool-call' or 'text'), similarity, "
+            "(1-based caller turn answered), reason ('tool-call', 'intent' or 'text'), "
+            "detail, similarity, "
             "threshold, expected (the baseline's reply), got (the replay's)"
         ),
     )

@@ -358,6 +358,13 @@ def _envelope(channels: Sequence[Audio], columns: int) -> tuple[np.ndarray, np.n
     return times, lows, highs
 
 
+def _audio_label(path: Path) -> str:
+    """A file's name, or "recording (<suffix>)" for a content-addressed blob (a hash name)."""
+    if re.fullmatch(r"[0-9a-f]{40,}", path.stem):
+        return f"recording ({path.suffix.lstrip('.') or 'audio'})"
+    return path.name
+
+
 def _waveform_panel(
     axes: Axes,
     side: str,
@@ -366,7 +373,7 @@ def _waveform_panel(
     turns: Sequence[Turn],
     end: float,
 ) -> None:
-    title = side if audio_path is None else f"{side} — {Path(audio_path).name}"
+    title = side if audio_path is None else f"{side} — {_audio_label(Path(audio_path))}"
     axes.set_title(title, loc="left", fontsize=10)
     axes.set_ylim(-1.1, 1.1)
     axes.set_yticks([-1, 0, 1])

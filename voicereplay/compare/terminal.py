@@ -25,11 +25,9 @@ def _num(value: float | None, unit: str) -> str:
     if unit == "%":
         return f"{value:.0%}"
     if unit == "$":
-        return f"${value:.4f}"
+        return f"-${-value:.4f}" if value < 0 else f"${value:.4f}"
     if unit == "s":
         return f"{value:.2f}s"
-    if unit == "$" and value < 0:
-        return f"-${-value:.4f}"
     return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
 
 

@@ -1,16 +1,17 @@
 """Adaptive mode: scripted until the agent departs from the baseline, then an LLM caller.
 
-The replay runs as scripted mode (the caller's original turns, transcribed by the STT, answered
-by the agent) until the **divergence turn**: the first agent reply that departs from the
-baseline's reply to the same caller turn — a different sequence of tool-call names (or a tool
-call against none), or words too different (:func:`difflib.SequenceMatcher` ratio of the
-lower-cased words under ``threshold``, default :data:`DEFAULT_THRESHOLD`). Only replies to caller
-turns are compared (not the opening). From there a simulated caller carries the call on: a second
-:class:`~voicereplay.simulate.stages.LanguageModel` (the engine's ``caller_llm``, else its
-``llm``) prompted with the caller's goal and persona from the baseline (:func:`caller_prompt`:
-the analysis summary if any, and everything the real caller said). Its lines (origin
-``"caller-llm"``) are synthesized with the caller TTS and transcribed by the STT like any caller
-audio, so the agent hears them through its transcriber.
+The replay runs as scripted mode (the caller's original turns, transcribed by the STT, answered by
+the agent) until the **divergence turn**: the first agent reply that departs from the baseline's
+reply to the same caller turn, by the same rule the comparison uses
+(:func:`voicereplay.compare.divergence.departure`): a different sequence of tool-call names (or a
+tool call against none), a different intent (a question against a statement, …), or words too
+different (lexical similarity under ``threshold``, default :data:`DEFAULT_THRESHOLD`). Only replies
+to caller turns are compared (not the opening). From there a simulated caller carries the call on: a
+second :class:`~voicereplay.simulate.stages.LanguageModel` (the engine's ``caller_llm``, else its
+``llm``) prompted with the caller's goal and persona from the baseline (:func:`caller_prompt`: the
+analysis summary if any, and everything the real caller said). Its lines (origin ``"caller-llm"``)
+are synthesized with the caller TTS and transcribed by the STT like any caller audio, so the agent
+hears them through its transcriber.
 
 The call ends when the agent ends it (``agent-ended-call``), the simulated caller says goodbye
 (``caller-goodbye``, after the agent's answer to it), the caller has spoken twice as many turns as
@@ -25,11 +26,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from difflib import SequenceMatcher
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicereplay.compare.divergence import departure as reply_departure
 from voicereplay.errors import SimulationError
 from voicereplay.models import Call, RecordingKind, Replay
 from voicereplay.simulate.caller import CallerSegment
@@ -92,16 +93,13 @@ def departure(call: Call, after: int, steps: list[Step],
     got_tools = [s.tool_call.name for s in steps if s.tool_call is not None]
     got_text = " ".join(s.text for s in steps if s.kind == "say")
     expected = " ".join(expected_text)
-    similarity = SequenceMatcher(None, _words(expected), _words(got_text),
-                                 autojunk=False).ratio()
-    found = {"similarity": round(similarity, 3), "threshold": threshold,
-             "expected": expected, "got": got_text, "expected_tools": expected_tools,
-             "got_tools": got_tools}
-    if got_tools != expected_tools:
-        return {"reason": "tool-call", **found}
-    if similarity < threshold:
-        return {"reason": "text", **found}
-    return None
+    found = reply_departure(expected, expected_tools, got_text, got_tools, threshold=threshold)
+    if found is None:
+        return None
+    return {"reason": found.reason, "detail": found.detail,
+            "similarity": None if found.similarity is None else round(found.similarity, 3),
+            "threshold": threshold, "expected": expected, "got": got_text,
+            "expected_tools": expected_tools, "got_tools": got_tools}
 
 
 def run_adaptive(
@@ -236,7 +234,3 @@ def _baseline_at(call: Call, after: int) -> int | None:
         if role in ("agent", "tool_call"):
             return index
     return None
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
