@@ -211,3 +211,36 @@ def test_flakiness_per_turn_from_runs_that_disagree() -> None:
     assert found[4].disagreement == 0.0
     assert found[4].tool_disagreement == pytest.approx(2 / 3, abs=1e-4)
     assert len(found[4].texts) == 3
+
+
+def _origins(turns: list[Turn], opening: str = "first-message") -> Replay:
+    replay = replay_of(turns, overrides={"system_prompt": "changed"})
+    for n, turn in enumerate(replay.turns):
+        if turn.role == "agent":
+            turn.origin = opening if n == 1 else "llm"  # type: ignore[assignment]
+    return replay
+
+
+def test_fidelity_basis_follows_overrides_reference_and_generated_turns() -> None:
+    from voicereplay.compare.comparison import compare
+
+    call = call_of(BASELINE)
+    # a changed agent that departs at once: only the fixed opening came before → unknown
+    early = _origins([*BASELINE[:3], agent("Our store opens at nine.")])
+    fidelity = compare(call, early, audio=False).fidelity
+    assert (fidelity.basis, fidelity.score, fidelity.level) == (
+        "the turns before the divergence", None, "unknown")
+    assert fidelity.note.startswith("no LLM reply came before the divergence")
+    # departs at turn 4: the LLM's turns 2 and 3 reproduced the baseline
+    late = _origins([*BASELINE[:7], tool("check_status", order_id="4417"),
+                     result("check_status"), agent("It ships Friday."), *BASELINE[10:]])
+    fidelity = compare(call, late, audio=False).fidelity
+    assert fidelity.agent_similarity == 1.0 and fidelity.level == "high"
+    # with a reference replay (no overrides), its fidelity is the one stated
+    reference = replay_of(BASELINE[:6]).model_copy(update={"id": "ref"})
+    fidelity = compare(call, late, reference=reference, audio=False).fidelity
+    assert fidelity.replay_id == "ref" and fidelity.basis.startswith("replay ref")
+    assert fidelity.turn_count_ratio == pytest.approx(3 / 5)
+    # no overrides: the replay measures itself
+    own = compare(call, replay_of(BASELINE), audio=False).fidelity
+    assert (own.basis, own.score) == ("this replay (no overrides)", 1.0)

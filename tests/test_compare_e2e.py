@@ -189,18 +189,30 @@ def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
 
 def test_a_failing_check_exits_5_with_one_line_and_the_reports_still_written(
         production_llm: RunningServer, tmp_path: Path) -> None:
-    checks = tmp_path / "checks.yaml"
-    checks.write_text("- type: tool_not_called\n  tool: issue_refund\n"
-                      "- type: agent_says\n  phrase: order number\n")
-    code, out, err = run("call", DEMO, "--dir", str(DEMO_DIR), "--llm-base-url",
-                         f"{production_llm.url}/v1", "--model", "gpt-4o-mini",
-                         "--checks", str(checks))
-    assert code == 5, err
-    assert "1 of 2 did not pass" in " ".join(err.split())
-    assert "FAIL" in out and "turn 4" in out
-    replay_id = _latest_replay()
-    code, out, _ = run("replays", "show", replay_id)
-    assert code == 0 and "1/2 passed" in out  # the checks stayed attached to the replay
+    verdict = json.dumps({"reasoning": "Agent turn 4 issued a refund nobody asked for.",
+                          "pass": False})
+    seen: list[dict[str, Any]] = []
+    with serve(chat_app(ScriptedLLM({}, default=verdict), seen)) as judge:
+        checks = tmp_path / "checks.yaml"
+        checks.write_text(
+            "- type: tool_not_called\n  tool: issue_refund\n"
+            "- type: agent_says\n  phrase: order number\n"
+            "- type: llm_judge\n  name: no unasked refund\n"
+            "  rubric: The agent never issues a refund the caller did not ask for.\n"
+            f"  model: judge-model\n  base_url: {judge.url}/v1\n")
+        code, out, err = run("call", DEMO, "--dir", str(DEMO_DIR), "--llm-base-url",
+                             f"{production_llm.url}/v1", "--model", "gpt-4o-mini",
+                             "--checks", str(checks))
+        assert code == 5, err
+        assert "2 of 3 did not pass" in " ".join(err.split())
+        assert "FAIL" in out and "turn 4" in out and "issued a refund nobody asked" in out
+        assert len(seen) == 1 and "did not ask for" in json.dumps(seen[0]["messages"])
+        replay_id = _latest_replay()
+        code, out, _ = run("replays", "show", replay_id)
+        # the checks stayed attached to the replay; the judge's stored verdict is shown again
+        assert code == 0 and "1/3 passed" in out
+        assert "issued a refund nobody asked" in " ".join(out.split())
+        assert len(seen) == 1  # …without asking the judge again
 
 
 def _latest_replay() -> str:

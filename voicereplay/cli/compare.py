@@ -39,7 +39,7 @@ CHECKS_FAILED = 5
 ChecksOpt = Annotated[Path | None, typer.Option(
     "--checks", help="YAML file of checks to evaluate (and attach to the replay).")]
 SimilarityOpt = Annotated[str | None, typer.Option(
-    "--similarity", help="lexical (default) or embedding (needs the [embeddings] extra).")]
+    "--similarity", help="lexical (default) or embedding (needs the 'embeddings' extra).")]
 FiguresOpt = Annotated[str, typer.Option(
     "--figures", help="png or svg for the latency chart and the waveform.")]
 JudgeModelOpt = Annotated[str | None, typer.Option(
@@ -140,7 +140,9 @@ def compare(
     call_id: Annotated[str, typer.Argument(help="The baseline call.")],
     replay_id: Annotated[str, typer.Argument(help="Replay id (or a prefix of 6+ characters).")],
     provider: ProviderOpt = None,
-    checks: ChecksOpt = None,
+    checks: Annotated[Path | None, typer.Option(
+        "--checks", help="YAML file of checks to evaluate (default: the checks attached to "
+                         "the replay).")] = None,
     similarity: SimilarityOpt = None,
     figures: FiguresOpt = "png",
     out_dir: Annotated[Path | None, typer.Option(

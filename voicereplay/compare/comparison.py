@@ -164,14 +164,18 @@ def _fidelity(call: Call, replay: Replay, rows: list[AlignedTurn], batch: Sequen
                            replay_id=reference.id)
         fidelity.note = _note(fidelity, "with no overrides the pipeline reproduced this call "
                                         "this closely, so ")
-    else:
-        fidelity = measure(rows, before_turn=divergence_turn, replay_id=replay.id,
+    else:  # only the replies the LLM wrote count: a fixed first message always agrees
+        generated = [r for r in rows if r.kind != "agent" or r.status != "matched"
+                     or any(replay.turns[i].origin == "llm" for i in r.replay_turns)]
+        fidelity = measure(generated, before_turn=divergence_turn, replay_id=replay.id,
                            basis="the turns before the divergence" if divergence_turn
                            else "the whole replay (it never diverged)")
         fidelity.note = (
             "no replay of this call without overrides measured the pipeline yet; run "
             f"`voicereplay call {call.call_id}` with the same --model and no overrides to know "
             "which differences are noise")
+        if fidelity.score is None:
+            fidelity.note = "no LLM reply came before the divergence; " + fidelity.note
     if len(runs) > 1:
         others = [scored_alignment(call, r, scoring) if r.id != replay.id else rows
                   for r in runs]
