@@ -244,3 +244,23 @@ def test_fidelity_basis_follows_overrides_reference_and_generated_turns() -> Non
     # no overrides: the replay measures itself
     own = compare(call, replay_of(BASELINE), audio=False).fidelity
     assert (own.basis, own.score) == ("this replay (no overrides)", 1.0)
+
+
+def test_unreadable_audio_is_a_warning_and_the_metrics_come_from_the_turns(
+        tmp_path: Any) -> None:
+    from voicereplay.compare.comparison import compare
+    from voicereplay.compare.files import write_reports
+    from voicereplay.models import Recording
+
+    broken = tmp_path / "stereo.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    timed = [t.model_copy(update={"start": 2.0 * n, "end": 2.0 * n + 1.5})
+             for n, t in enumerate(BASELINE)]
+    call = call_of(timed).model_copy(update={
+        "recordings": [Recording(kind="stereo", path=str(broken))], "duration": 30.0})
+    comparison = compare(call, replay_of(timed), similarity=Lexical())
+    assert comparison.baseline_metrics.interruptions_source == "transcript"
+    assert any("cannot read audio" in w and str(broken) in w for w in comparison.warnings)
+    files = write_reports(comparison, call, replay_of(timed), tmp_path / "reports")
+    assert any(w.startswith("waveform drawn without audio") for w in comparison.warnings)
+    assert "waveform drawn without audio" in open(files["markdown"]).read()

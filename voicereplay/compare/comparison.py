@@ -89,8 +89,9 @@ def compare(
             if agent_rows else None)
     divergence = find_divergence(rows, scoring.threshold)
 
-    base_speech = speech_of(call.recordings, call) if audio else None
-    replay_speech = speech_of(replay.recordings, call) if audio else None
+    warnings: list[str] = []
+    base_speech = speech_of(call.recordings, call, warnings) if audio else None
+    replay_speech = speech_of(replay.recordings, call, warnings) if audio else None
     base_metrics = side_metrics(call.turns, call.duration, speech=base_speech)
     replay_metrics = side_metrics(replay.turns, replay.duration, speech=replay_speech)
     latency = _latency_rows(call, replay, rows, base_speech)
@@ -122,6 +123,7 @@ def compare(
         word_errors=word_errors(call, replay),
         fidelity=_fidelity(call, replay, rows, batch, reference, scoring,
                            divergence.turn if divergence else None),
+        warnings=warnings,
     )
     if checks:
         comparison.checks = evaluate(checks, call, replay, comparison, judge=judge,

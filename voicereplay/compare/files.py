@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voicereplay.compare.model import Comparison
-from voicereplay.errors import ConfigError
+from voicereplay.errors import ConfigError, RecordingError
 from voicereplay.models import Call, Recording, Replay
 
 __all__ = ["FIGURE_FORMATS", "SCHEMA_PATH", "report_schema", "write_reports"]
@@ -61,8 +61,12 @@ def write_reports(comparison: Comparison, call: Call, replay: Replay, out_dir: P
         "junit": out_dir / "junit.xml",
     }
     latency_chart(comparison, files["latency_chart"])
-    waveform_chart(call, replay, _audio(call.recordings), _audio(replay.recordings),
-                   files["waveform"])
+    baseline_audio, replay_audio = _audio(call.recordings), _audio(replay.recordings)
+    try:
+        waveform_chart(call, replay, baseline_audio, replay_audio, files["waveform"])
+    except RecordingError as exc:  # draw the turns without the audio rather than no picture
+        comparison.warnings.append(f"waveform drawn without audio: {exc.message}")
+        waveform_chart(call, replay, None, None, files["waveform"])
     comparison.files = {name: str(path) for name, path in files.items()}
     write_junit(comparison, files["junit"])
     files["markdown"].write_text(report_markdown(comparison, figures={

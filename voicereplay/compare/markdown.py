@@ -194,7 +194,7 @@ def _title(comparison: Comparison) -> list[str]:
     if replay.ended_reason:
         lines.append(f"- **Ended:** {_inline(replay.ended_reason)}")
     lines.append(f"- **Generated:** {comparison.generated_at.isoformat(timespec='seconds')}")
-    for warning in replay.warnings:
+    for warning in [*replay.warnings, *comparison.warnings]:
         lines.append(f"- ⚠️ {_inline(warning)}")
     return lines
 

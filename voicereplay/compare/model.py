@@ -261,6 +261,9 @@ class Comparison(_Model):
     word_errors: WordErrors | None = None
     fidelity: Fidelity
     checks: list[CheckResult] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="what the comparison had to do without, e.g. "
+                                          "unreadable audio (measured from the turns instead)")
     files: dict[str, str] = Field(default_factory=dict,
                                   description="report files written: name → path")
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voicereplay.compare.activity import party_tracks, speech_spans
+from voicereplay.errors import RecordingError
 from voicereplay.models import Call, Recording
 
 __all__ = ["Spans", "speech_of"]
@@ -19,10 +20,21 @@ __all__ = ["Spans", "speech_of"]
 Spans = dict[str, list[tuple[float, float]]]
 
 
-def speech_of(recordings: Sequence[Recording], call: Call | None = None) -> Spans | None:
-    """``{"agent": [(start, end), …], "caller": […]}`` in seconds, or ``None``."""
+def speech_of(recordings: Sequence[Recording], call: Call | None = None,
+              warnings: list[str] | None = None) -> Spans | None:
+    """``{"agent": [(start, end), …], "caller": […]}`` in seconds, or ``None``.
+
+    Unreadable audio gives ``None`` too, with the reason appended to ``warnings`` (the
+    comparison then measures from the turns' times instead of failing).
+    """
     paths = {r.kind: Path(r.path) for r in recordings if r.path and Path(r.path).exists()}
-    tracks = party_tracks(paths, call)
+    try:
+        tracks = party_tracks(paths, call)
+    except RecordingError as exc:
+        if warnings is None:
+            raise
+        warnings.append(f"{exc.message}; speech measured from the transcript's times instead")
+        return None
     if tracks is None:
         return None
     return {party: speech_spans(audio.samples, audio.rate) for party, audio in tracks.items()}

@@ -182,7 +182,7 @@ def comparison_view(comparison: Comparison, call: Call, replay: Replay) -> Rende
         parts.append(_latency(comparison))
     if comparison.checks:
         parts.append(_checks(comparison))
-    for line in comparison.replay.warnings:
+    for line in [*comparison.replay.warnings, *comparison.warnings]:
         parts.append(Text(f"warning: {line}", style="yellow"))
     if comparison.files:
         parts.append(Text("reports: " + ", ".join(comparison.files.values()), style="dim"))
