@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voicereplay.compare.align import align, call_text, tool_changes, word_diff
 from voicereplay.compare.comparison import scored_alignment
@@ -264,3 +266,42 @@ def test_unreadable_audio_is_a_warning_and_the_metrics_come_from_the_turns(
     files = write_reports(comparison, call, replay_of(timed), tmp_path / "reports")
     assert any(w.startswith("waveform drawn without audio") for w in comparison.warnings)
     assert "waveform drawn without audio" in open(files["markdown"]).read()
+
+
+_WORDS = ["order", "refund", "status", "name", "thanks", "sorry", "friday", "4417"]
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[Turn]:
+    turns: list[Turn] = []
+    for _ in range(draw(st.integers(0, 12))):
+        role = draw(st.sampled_from(["agent", "user", "tool_call", "tool_result", "system"]))
+        text = " ".join(draw(st.lists(st.sampled_from(_WORDS), max_size=5)))
+        if role == "tool_call":
+            turns.append(tool(draw(st.sampled_from(["issue_refund", "check_status"])),
+                              order_id=draw(st.sampled_from(["4417", "1234"]))))
+        elif role == "tool_result":
+            turns.append(result("check_status"))
+        else:
+            turns.append(Turn(role=role, text=text))  # type: ignore[arg-type]
+    return turns
+
+
+@settings(max_examples=150, deadline=None)
+@given(conversations(), conversations())
+def test_alignment_keeps_every_turn_once_and_in_order(baseline: list[Turn],
+                                                      replay: list[Turn]) -> None:
+    rows = scored_alignment(call_of(baseline), replay_of(replay), Lexical())
+    left = [i for r in rows for i in r.baseline_turns]
+    right = [i for r in rows for i in r.replay_turns]
+    assert left == [i for i, t in enumerate(baseline) if t.role != "system"]
+    assert right == [i for i, t in enumerate(replay) if t.role != "system"]
+    for row in rows:
+        assert (row.status == "matched") == bool(row.baseline_turns and row.replay_turns)
+        if row.kind == "agent":
+            assert row.similarity is not None and 0.0 <= row.similarity <= 1.0
+    found = find_divergence(rows, 0.5)
+    if found is None:
+        assert all(r.status == "matched" and not r.tool_changes for r in rows
+                   if r.kind == "agent")
+    measure(rows, basis="property")  # never raises

@@ -186,6 +186,16 @@ def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
                                                       f"{WAVEFORM_SIZE[1]}pt")
     assert (out_dir / "latency.svg").stat().st_size > 1000
 
+    # the same comparison scored with sentence embeddings (the real all-MiniLM-L6-v2)
+    code, out, err = run("replays", "show", replay["id"], "--similarity", "embedding", "--json")
+    assert code == 0, err
+    embedded = json.loads(out)["comparison"]
+    assert embedded["similarity_method"] == "embedding"
+    assert embedded["divergence"]["turn"] == 4  # the tool call decides, whatever the scorer
+    same = [r["similarity"] for r in embedded["alignment"]
+            if r["kind"] == "agent" and r["number"] in (2, 3)]
+    assert same == [pytest.approx(1.0, abs=1e-3)] * 2  # the same words score 1
+
 
 def test_a_failing_check_exits_5_with_one_line_and_the_reports_still_written(
         production_llm: RunningServer, tmp_path: Path) -> None:
