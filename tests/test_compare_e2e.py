@@ -209,7 +209,7 @@ def test_a_failing_check_exits_5_with_one_line_and_the_reports_still_written(
             "- type: agent_says\n  phrase: order number\n"
             "- type: llm_judge\n  name: no unasked refund\n"
             "  rubric: The agent never issues a refund the caller did not ask for.\n"
-            f"  model: judge-model\n  base_url: {judge.url}/v1\n")
+            f"  model: judge-model\n  base_url: {judge.url}/v1\n  api_key: sk-judge-secret\n")
         code, out, err = run("call", DEMO, "--dir", str(DEMO_DIR), "--llm-base-url",
                              f"{production_llm.url}/v1", "--model", "gpt-4o-mini",
                              "--checks", str(checks))
@@ -223,6 +223,13 @@ def test_a_failing_check_exits_5_with_one_line_and_the_reports_still_written(
         assert code == 0 and "1/3 passed" in out
         assert "issued a refund nobody asked" in " ".join(out.split())
         assert len(seen) == 1  # …without asking the judge again
+        code, out, _ = run("replays", "show", replay_id, "--json")
+        shown = json.loads(out)
+        folder = Path(shown["recordings"][0]["path"]).parent
+        for text in (out, (folder / "report.json").read_text(), (folder / "report.md").read_text(),
+                     (folder / "junit.xml").read_text()):
+            assert "sk-judge-secret" not in text  # the key was used, never stored
+        assert [c["type"] for c in shown["checks"]][-1] == "llm_judge"
 
 
 def _latest_replay() -> str:
