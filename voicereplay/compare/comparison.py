@@ -159,13 +159,15 @@ def _fidelity(call: Call, replay: Replay, rows: list[AlignedTurn], batch: Sequen
     runs = [r for r in batch if r.batch_id == replay.batch_id] if replay.batch_id else []
     if not has_overrides(replay):
         fidelity = measure(rows, basis="this replay (no overrides)", replay_id=replay.id)
-        fidelity.note = _note(fidelity, "this replay runs the call's own agent, so ")
+        fidelity.note = _note(fidelity, "this replay ran the call's own agent: what differs "
+                                        "from the baseline is the replay pipeline's noise")
     elif reference is not None:
         fidelity = measure(scored_alignment(call, reference, scoring),
                            basis=f"replay {reference.id[:8]} of this call with no overrides",
                            replay_id=reference.id)
         fidelity.note = _note(fidelity, "with no overrides the pipeline reproduced this call "
-                                        "this closely, so ")
+                                        "this closely: differences well beyond that come from "
+                                        "your change")
     else:  # only the replies the LLM wrote count: a fixed first message always agrees
         generated = [r for r in rows if r.kind != "agent" or r.status != "matched"
                      or any(replay.turns[i].origin == "llm" for i in r.replay_turns)]
@@ -186,11 +188,13 @@ def _fidelity(call: Call, replay: Replay, rows: list[AlignedTurn], batch: Sequen
     return fidelity
 
 
-def _note(fidelity: Fidelity, lead: str) -> str:
+def _note(fidelity: Fidelity, meaning: str) -> str:
     if fidelity.score is None:
-        return lead + "nothing could be scored"
-    return (f"{lead}differences at or under {1 - fidelity.score:.0%} of the call are likely "
-            f"noise; larger ones are signal ({fidelity.level} fidelity)")
+        return f"{meaning} (nothing could be scored)"
+    if fidelity.level == "low":
+        return (f"{meaning}; fidelity is low ({fidelity.score:.2f}), so single differences are "
+                "weak evidence: use --runs N and compare how often they happen")
+    return f"{meaning} ({fidelity.level}, {fidelity.score:.2f})"
 
 
 def recordings_dir(replay: Replay) -> Path | None:
