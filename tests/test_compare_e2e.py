@@ -126,6 +126,11 @@ def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
     called = next(c for c in comparison["checks"] if c["type"] == "tool_called")
     assert called["evidence"][0]["turn"] == 4 and "check_status" in called["evidence"][0]["text"]
 
+    assert replay["backends"]["llm_model"] == "gpt-4o-mini"
+    tokens = comparison["replay_metrics"]["tokens"]  # usage from the server, priced by table
+    assert tokens["model"] == "gpt-4o-mini" and tokens["prompt"] > 0
+    assert tokens["cost_source"] == "price-table" and tokens["cost_usd"] > 0
+    assert comparison["baseline_metrics"]["tokens"]["cost_source"] == "provider"
     metrics = {m["key"]: m for m in comparison["metrics"]}
     assert metrics["agent_turns"]["baseline"] == metrics["agent_turns"]["replay"] == 6
     assert metrics["tool_calls"]["delta"] == 0

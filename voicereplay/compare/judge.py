@@ -228,12 +228,8 @@ def _as_verdict(value: Any) -> bool | None:
 
 
 def _model_name(llm: LanguageModel) -> str:
-    path = getattr(llm, "model_path", None)
-    if path is not None:
-        return str(getattr(path, "stem", path))
-    model = getattr(llm, "model", None)
-    if isinstance(model, str) and model:
-        return model
+    if llm.model_name:
+        return llm.model_name
     base_url = getattr(llm, "base_url", None)
     return f"{llm.name} ({base_url})" if base_url else llm.name
 

@@ -87,7 +87,7 @@ def compare_replay(
         reference=find_reference(store, replay) if has_overrides(replay) else None,
         checks=checks, judge=judge, snapshot=snapshot, similarity=scorer(similarity),
         baseline_model=_model(store, replay.base_snapshot_id),
-        replay_model=_model(store, replay.snapshot_id),
+        replay_model=replay.backends.get("llm_model") or _model(store, replay.snapshot_id),
     )
     if figures is not None:
         folder = out_dir or recordings_dir(replay)

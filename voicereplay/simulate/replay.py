@@ -97,6 +97,8 @@ class ReplayEngine:
     @property
     def backends(self) -> dict[str, str]:
         names = {"stt": self.stt.name, "llm": self.llm.name, "tts": self.tts_agent.name}
+        if self.llm.model_name:
+            names["llm_model"] = self.llm.model_name
         if self.tts_caller is not None:
             names["caller_tts"] = self.tts_caller.name
         if self.caller_llm is not None:

@@ -152,6 +152,15 @@ class SpeechToText(_Stage):
 
 
 class LanguageModel(_Stage):
+    @property
+    def model_name(self) -> str | None:
+        """The model this backend serves (a name, or a model file's stem), when it knows."""
+        path = getattr(self, "model_path", None)
+        if path is not None:
+            return str(getattr(path, "stem", path))
+        model = getattr(self, "model", None)
+        return model if isinstance(model, str) and model else None
+
     def complete(self, request: ChatRequest) -> ChatResult:
         def run() -> ChatResult:
             started = time.perf_counter()
