@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -124,12 +125,22 @@ def test_suffix_case_does_not_matter(comparison: Comparison, tmp_path: Path):
     assert _png_size(latency_chart(comparison, tmp_path / "LATENCY.PNG")) == LATENCY_SIZE
 
 
-def test_charts_leave_pyplot_alone(comparison: Comparison, tmp_path: Path):
-    if "matplotlib.pyplot" in sys.modules:
-        pytest.skip("pyplot was imported by another test")
-    latency_chart(comparison, tmp_path / "l.png")
-    waveform_chart(sample_call(), sample_replay(), None, None, tmp_path / "w.png")
-    assert "matplotlib.pyplot" not in sys.modules
+def test_charts_leave_pyplot_alone(tmp_path: Path):
+    # in a fresh interpreter, so another test importing pyplot cannot hide a regression
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.compare_samples import sample_call, sample_comparison, sample_replay\n"
+        "from voicereplay.compare.charts import latency_chart, waveform_chart\n"
+        f"out = Path({str(tmp_path)!r})\n"
+        "latency_chart(sample_comparison(), out / 'l.png')\n"
+        "waveform_chart(sample_call(), sample_replay(), None, None, out / 'w.png')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'a chart imported pyplot'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "l.png").exists() and (tmp_path / "w.png").exists()
 
 
 # -- waveform chart -------------------------------------------------------------------------

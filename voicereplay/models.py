@@ -8,7 +8,9 @@ voicereplay reads a provider's raw shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +34,7 @@ __all__ = [
     "Turn",
     "TurnLatency",
     "Word",
+    "local_recordings",
 ]
 
 ProviderName = Literal["vapi", "retell"]
@@ -132,6 +135,11 @@ class Recording(_Model):
     path: str | None = Field(default=None, description="local file once downloaded")
     sha256: str | None = None
     size: int | None = None
+
+
+def local_recordings(recordings: Iterable[Recording]) -> dict[RecordingKind, Path]:
+    """Kind → local file of the recordings that are downloaded and still on disk."""
+    return {r.kind: Path(r.path) for r in recordings if r.path and Path(r.path).exists()}
 
 
 class Call(_Model):

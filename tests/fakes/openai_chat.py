@@ -55,7 +55,8 @@ def chat_app(llm: ScriptedLLM, bodies: list[dict[str, Any]]) -> Starlette:
             yield _chunk({}, "tool_calls" if result.tool_calls else "stop")
             usage = {"prompt_tokens": result.prompt_tokens or 0,
                      "completion_tokens": result.completion_tokens or 0}
-            yield f"data: {json.dumps({'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"  # noqa: E501
+            chunk = {"object": "chat.completion.chunk", "choices": [], "usage": usage}
+            yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")

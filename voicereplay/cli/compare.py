@@ -69,9 +69,10 @@ class ReportOptions:
         scorer(self.similarity)
 
     def compare(self, store: Store, call: Call, replay: Replay,
-                checks: Sequence[Check] | None = None, write: bool = True) -> Comparison:
+                checks: Sequence[Check] | None = None, write: bool = True,
+                batch: Sequence[Replay] | None = None) -> Comparison:
         return compare_replay(
-            store, call, replay, checks=self.checks if checks is None else checks,
+            store, call, replay, batch=batch, checks=self.checks if checks is None else checks,
             similarity=self.similarity, figures=self.figures if write else None,
             out_dir=self.out_dir, judge_model=self.judge_model,
             judge_base_url=self.judge_base_url)
@@ -90,7 +91,8 @@ def report_replays(store: Store, call: Call, replays: Sequence[Replay], options:
     for n, replay in enumerate(replays):
         if len(replays) > 1:
             err.print(f"comparing run {n + 1} of {len(replays)}")
-        comparisons.append(options.compare(store, call, replay, checks_of(replay)))
+        comparisons.append(options.compare(store, call, replay, checks_of(replay),
+                                           batch=replays))
     if json_out:
         print_json([{**r.model_dump(mode="json"), "comparison": c.model_dump(mode="json")}
                     for r, c in zip(replays, comparisons, strict=True)])

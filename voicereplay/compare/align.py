@@ -95,7 +95,7 @@ def _row(a: Unit | None, b: Unit | None, baseline: Sequence[Turn],
             replay_number=cb.number if cb else None, status=status,
             baseline_turns=[ca.index] if ca else [], replay_turns=[cb.index] if cb else [],
             baseline_text=baseline[ca.index].text.strip() if ca else "",
-            replay_text=_heard_or_said(replay[cb.index]) if cb else "")
+            replay_text=replay[cb.index].text.strip() if cb else "")
     ra = a if isinstance(a, AgentReply) else None
     rb = b if isinstance(b, AgentReply) else None
     number = ra.number if ra else rb.number if rb else None
@@ -110,12 +110,6 @@ def _row(a: Unit | None, b: Unit | None, baseline: Sequence[Turn],
         baseline_tools=[c.name for c in base_calls], replay_tools=[c.name for c in replay_calls],
         words=word_diff(base_text, replay_text),
         tool_changes=tool_changes(number, base_calls, replay_calls))
-
-
-def _heard_or_said(turn: Turn) -> str:
-    """A replay caller turn's text: what was said (the baseline's words, or the simulated
-    caller's line)."""
-    return turn.text.strip()
 
 
 def word_diff(baseline: str, replay: str) -> list[WordOp]:

@@ -28,7 +28,7 @@ from voicereplay.compare.model import (
     LatencyTurn,
     ReplayInfo,
 )
-from voicereplay.compare.prices import Price, baseline_usage, replay_usage
+from voicereplay.compare.prices import Price, baseline_usage, load_prices, replay_usage
 from voicereplay.compare.similarity import Similarity, scorer
 from voicereplay.compare.speech import speech_of
 from voicereplay.compare.wer import word_errors
@@ -97,8 +97,9 @@ def compare(
     latency = _latency_rows(call, replay, rows, base_speech)
     base_metrics.latency = latency_stats(t.baseline for t in latency)
     replay_metrics.latency = latency_stats(t.replay for t in latency)
-    base_metrics.tokens = baseline_usage(call, baseline_model, prices)
-    replay_metrics.tokens = replay_usage(replay, replay_model, prices)
+    table = prices if prices is not None else load_prices()
+    base_metrics.tokens = baseline_usage(call, baseline_model, table)
+    replay_metrics.tokens = replay_usage(replay, replay_model, table)
 
     comparison = Comparison(
         generated_at=datetime.now(UTC),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from voicereplay.compare.model import AlignedTurn, Divergence
 from voicereplay.compare.similarity import Lexical, Similarity
@@ -53,16 +54,15 @@ def intent(text: str) -> str | None:
     return "statement"
 
 
+@dataclass(frozen=True)
 class Departure:
     """Why one reply departs from the baseline's (see the module docs)."""
 
-    def __init__(self, reason: str, detail: str, similarity: float | None,
-                 baseline_intent: str | None, replay_intent: str | None) -> None:
-        self.reason = reason
-        self.detail = detail
-        self.similarity = similarity
-        self.baseline_intent = baseline_intent
-        self.replay_intent = replay_intent
+    reason: str
+    detail: str
+    similarity: float | None
+    baseline_intent: str | None
+    replay_intent: str | None
 
 
 def departure(baseline_text: str, baseline_tools: Sequence[str], replay_text: str,

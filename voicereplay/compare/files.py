@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from voicereplay.compare.model import Comparison
 from voicereplay.errors import ConfigError, RecordingError
-from voicereplay.models import Call, Recording, Replay
+from voicereplay.models import Call, Recording, Replay, local_recordings
 
 __all__ = ["FIGURE_FORMATS", "SCHEMA_PATH", "report_schema", "write_reports"]
 
@@ -35,11 +35,8 @@ def report_schema() -> dict[str, Any]:
 
 def _audio(recordings: list[Recording]) -> Path | None:
     """The recording to draw: mixed (both parties on one track), else stereo."""
-    for kind in ("mixed", "stereo"):
-        for recording in recordings:
-            if recording.kind == kind and recording.path and Path(recording.path).exists():
-                return Path(recording.path)
-    return None
+    local = local_recordings(recordings)
+    return local.get("mixed") or local.get("stereo")
 
 
 def write_reports(comparison: Comparison, call: Call, replay: Replay, out_dir: Path, *,

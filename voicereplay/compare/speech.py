@@ -9,11 +9,10 @@ audio (a mixed recording cannot tell the parties apart); metrics then use the tu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from voicereplay.compare.activity import party_tracks, speech_spans
 from voicereplay.errors import RecordingError
-from voicereplay.models import Call, Recording
+from voicereplay.models import Call, Recording, local_recordings
 
 __all__ = ["Spans", "speech_of"]
 
@@ -27,9 +26,8 @@ def speech_of(recordings: Sequence[Recording], call: Call | None = None,
     Unreadable audio gives ``None`` too, with the reason appended to ``warnings`` (the
     comparison then measures from the turns' times instead of failing).
     """
-    paths = {r.kind: Path(r.path) for r in recordings if r.path and Path(r.path).exists()}
     try:
-        tracks = party_tracks(paths, call)
+        tracks = party_tracks(local_recordings(recordings), call)
     except RecordingError as exc:
         if warnings is None:
             raise

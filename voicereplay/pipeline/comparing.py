@@ -18,6 +18,7 @@ from voicereplay.compare.model import Comparison
 from voicereplay.compare.similarity import scorer
 from voicereplay.errors import NotStoredError
 from voicereplay.models import Call, Replay
+from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
 __all__ = ["REFERENCE_SEARCH", "compare_replay", "find_reference", "replay_batch"]
@@ -48,11 +49,11 @@ def find_reference(store: Store, replay: Replay) -> Replay | None:
     return None
 
 
-def _model(store: Store, snapshot_id: str | None) -> str | None:
+def _snapshot(store: Store, snapshot_id: str | None) -> AgentSnapshot | None:
     if not snapshot_id:
         return None
     try:
-        return store.get_snapshot(snapshot_id).model.name
+        return store.get_snapshot(snapshot_id)
     except NotStoredError:
         return None
 
@@ -62,6 +63,7 @@ def compare_replay(
     call: Call,
     replay: Replay,
     *,
+    batch: Sequence[Replay] | None = None,
     checks: Sequence[Check] = (),
     similarity: str | None = None,
     figures: str | None = "png",
@@ -71,23 +73,23 @@ def compare_replay(
     judge_api_key: str | None = None,
 ) -> Comparison:
     """The comparison of ``replay`` with ``call``; report files written unless ``figures`` is
-    None (into ``out_dir``, else the replay's audio folder)."""
+    None (into ``out_dir``, else the replay's audio folder). ``batch``: the replays of
+    ``replay``'s batch when the caller has them (else they are read from the store)."""
     from voicereplay.compare.judge import Judge
 
-    judge = snapshot = None
+    snapshot = _snapshot(store, replay.snapshot_id)
+    base = _snapshot(store, replay.base_snapshot_id)
+    judge = None
     if any(c.type == "llm_judge" for c in checks):
-        try:
-            snapshot = store.get_snapshot(replay.snapshot_id)
-        except NotStoredError:
-            pass
         judge = Judge.from_choice(judge_model, judge_base_url, judge_api_key, snapshot)
     comparison = compare(
         call, replay,
-        batch=replay_batch(store, replay),
+        batch=replay_batch(store, replay) if batch is None else batch,
         reference=find_reference(store, replay) if has_overrides(replay) else None,
         checks=checks, judge=judge, snapshot=snapshot, similarity=scorer(similarity),
-        baseline_model=_model(store, replay.base_snapshot_id),
-        replay_model=replay.backends.get("llm_model") or _model(store, replay.snapshot_id),
+        baseline_model=base.model.name if base else None,
+        replay_model=replay.backends.get("llm_model") or (
+            snapshot.model.name if snapshot else None),
     )
     if figures is not None:
         folder = out_dir or recordings_dir(replay)

@@ -15,11 +15,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from voicereplay.errors import SimulationError, VoiceReplayError
-from voicereplay.models import Call, Replay, ReplayMode
+from voicereplay.models import Call, Replay, ReplayMode, local_recordings
 from voicereplay.simulate.stages import LLMS, STT, TTS, LanguageModel
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
@@ -85,7 +84,7 @@ def replay_call(
     say = on_progress or (lambda _message: None)
     if options.runs < 1:
         raise SimulationError("--runs must be at least 1")
-    recordings = {r.kind: Path(r.path) for r in call.recordings if r.path and Path(r.path).exists()}
+    recordings = local_recordings(call.recordings)
     say("loading models")
     stt_options = {"model_path": options.stt_model} if options.stt_model else {}
     llm = build_llm(call, snapshot, options)
