@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ FIXTURES = REPO / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("VOICEREPLAY_") or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("VOICEREPLAY_HOME", str(tmp_path / "home"))
     for name in (
-        "VOICEREPLAY_DATABASE_URL",
         "VAPI_API_KEY",
         "RETELL_API_KEY",
         "VAPI_BASE_URL",

@@ -15,6 +15,7 @@ from voicereplay.compare.prices import (
     replay_usage,
 )
 from voicereplay.compare.similarity import Embedding, Lexical, scorer, words
+from voicereplay.config import Settings
 from voicereplay.errors import ConfigError
 from voicereplay.models import Call, Cost, CostItem, Replay, ReplayTurn
 
@@ -33,7 +34,7 @@ def test_lexical_similarity_by_hand() -> None:
 def test_scorer_by_name_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(scorer(), Lexical)
     monkeypatch.setenv("VOICEREPLAY_SIMILARITY", "embedding")
-    assert isinstance(scorer(), Embedding)
+    assert isinstance(scorer(Settings.from_env().similarity), Embedding)
     with pytest.raises(ConfigError, match="lexical, embedding"):
         scorer("cosine")
 
@@ -60,14 +61,14 @@ def test_prices_exact_prefix_and_user_file(tmp_path: Path,
     prices.write_text("my-finetune: {input: 0.30, output: 1.20}\n"
                       "gpt-4o-mini: {input: 1, output: 2}\n")
     monkeypatch.setenv("VOICEREPLAY_PRICES", str(prices))
-    table = load_prices()
+    table = load_prices(Settings.from_env().prices_file)
     assert table["my-finetune"] == (0.30, 1.20) and table["gpt-4o-mini"] == (1.0, 2.0)
     prices.write_text("my-finetune: 0.3\n")
     with pytest.raises(ConfigError, match="my-finetune: expected"):
-        load_prices()
-    monkeypatch.setenv("VOICEREPLAY_PRICES", str(tmp_path / "missing.yaml"))
+        load_prices(prices)
     with pytest.raises(ConfigError, match="cannot read the prices file"):
-        load_prices()
+        load_prices(tmp_path / "missing.yaml")
+    assert load_prices(tmp_path / "missing.yaml", explicit=False) == DEFAULT_PRICES
 
 
 def test_tokens_and_cost_of_both_sides() -> None:

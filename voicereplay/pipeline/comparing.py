@@ -15,7 +15,9 @@ from voicereplay.compare.checks import Check
 from voicereplay.compare.comparison import compare, has_overrides, recordings_dir
 from voicereplay.compare.files import write_reports
 from voicereplay.compare.model import Comparison
+from voicereplay.compare.prices import load_prices
 from voicereplay.compare.similarity import scorer
+from voicereplay.config import Settings
 from voicereplay.errors import NotStoredError
 from voicereplay.models import Call, Replay
 from voicereplay.snapshot import AgentSnapshot
@@ -71,12 +73,14 @@ def compare_replay(
     judge_model: str | None = None,
     judge_base_url: str | None = None,
     judge_api_key: str | None = None,
+    settings: Settings | None = None,
 ) -> Comparison:
     """The comparison of ``replay`` with ``call``; report files written unless ``figures`` is
     None (into ``out_dir``, else the replay's audio folder). ``batch``: the replays of
     ``replay``'s batch when the caller has them (else they are read from the store)."""
     from voicereplay.compare.judge import Judge
 
+    settings = settings or Settings.from_env()
     snapshot = _snapshot(store, replay.snapshot_id)
     base = _snapshot(store, replay.base_snapshot_id)
     judge = None
@@ -86,7 +90,10 @@ def compare_replay(
         call, replay,
         batch=replay_batch(store, replay) if batch is None else batch,
         reference=find_reference(store, replay) if has_overrides(replay) else None,
-        checks=checks, judge=judge, snapshot=snapshot, similarity=scorer(similarity),
+        checks=checks, judge=judge, snapshot=snapshot,
+        similarity=scorer(similarity or settings.similarity),
+        prices=load_prices(settings.default_prices_file,
+                           explicit=settings.prices_file is not None),
         baseline_model=base.model.name if base else None,
         replay_model=replay.backends.get("llm_model") or (
             snapshot.model.name if snapshot else None),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from voicereplay.config import Settings
 from voicereplay.errors import SimulationError, VoiceReplayError
 from voicereplay.models import Call, Replay, ReplayMode, local_recordings
 from voicereplay.simulate.stages import LLMS, STT, TTS, LanguageModel
@@ -59,7 +60,8 @@ def build_llm(call: Call, snapshot: AgentSnapshot, options: ReplayOptions) -> La
     elif choice == "recorded":
         backend, choice = "recorded", None
     name, kwargs = resolve_llm(snapshot.model, backend=backend, base_url=options.llm_base_url,
-                               api_key=options.llm_api_key, model_name=choice)
+                               api_key=options.llm_api_key, model_name=choice,
+                               env=Settings.from_env().api_keys)
     if name == "recorded":
         speaks_first = snapshot.first_message_mode == "agent-speaks-first"
         kwargs = {**kwargs, "steps": recorded_steps(call, skip_first_message=speaks_first)}

@@ -19,7 +19,6 @@ Anything else — a provider without an OpenAI-compatible endpoint, a missing ke
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,13 +80,15 @@ def resolve_llm(
     base_url: str | None = None,
     api_key: str | None = None,
     model_name: str | None = None,
-    env: Mapping[str, str] = os.environ,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The backend name and its constructor options for replaying with ``model``.
 
     ``backend``, ``base_url``, ``api_key`` and ``model_name`` are the user's overrides
-    (a backend name, ``--llm-base-url``, ``--llm-api-key``, ``--model``).
+    (a backend name, ``--llm-base-url``, ``--llm-api-key``, ``--model``); ``env`` the
+    service keys by variable name (``Settings.api_keys``).
     """
+    env = env or {}
     if backend == "recorded":
         return "recorded", {}
     if backend in ("llama-cpp", LOCAL) or model_name == LOCAL or _is_gguf(model_name):

@@ -15,7 +15,6 @@ The ``httpx`` transport is injectable, so tests fake the server with ``httpx.Moc
 from __future__ import annotations
 
 import io
-import os
 import struct
 from collections.abc import Iterator
 
@@ -134,9 +133,8 @@ class OpenAISpeechTTS(TextToSpeech):
         self.voice = voice
         self.max_retries = max_retries
         self.backoff = backoff
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self._key_source = "the api_key option" if api_key is not None else (
-            "OPENAI_API_KEY" if self._api_key else None)
+        self._api_key = api_key
+        self._key_source = "the api_key option" if api_key is not None else None
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._client = httpx.Client(transport=transport, timeout=timeout, headers=headers)
 

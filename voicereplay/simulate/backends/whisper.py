@@ -16,13 +16,13 @@ silent or empty audio rather than an error.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from voicereplay.config import offline_model_hubs
 from voicereplay.errors import ConfigError, StageError
 from voicereplay.models import Word
 from voicereplay.simulate.audio import activity, resample
@@ -85,7 +85,7 @@ def _load_faster_whisper(path: str, compute_type: str, cpu_threads: int) -> Any:
         model = _MODELS.get(key)
         if model is not None:
             return model
-        os.environ["HF_HUB_OFFLINE"] = "1"  # we only load local directories; never the hub
+        offline_model_hubs()  # we only load local directories; never the hub
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
