@@ -11,7 +11,7 @@ are read, so no command starts half-configured.
 | ``VOICEREPLAY_DATABASE_URL`` | the store (``sqlite:///…``, ``postgresql+psycopg://…``) | home |
 | ``VOICEREPLAY_DOWNLOAD_CONCURRENCY`` | downloads at once in an import | 8 |
 | ``VOICEREPLAY_HTTP_TIMEOUT`` | seconds per provider HTTP request (connect and read) | 30 |
-| ``VOICEREPLAY_LLM_BASE_URL`` | OpenAI-compatible endpoint for replays (``--llm-base-url``) | none |
+| ``VOICEREPLAY_LLM_BASE_URL`` | OpenAI-compatible endpoint (``--llm-base-url``) | none |
 | ``VOICEREPLAY_LLM_API_KEY`` | key for that endpoint (``--llm-api-key``) | none |
 | ``VOICEREPLAY_SIMILARITY`` | ``lexical`` or ``embedding`` | lexical |
 | ``VOICEREPLAY_PRICES`` | a prices YAML file | ``$VOICEREPLAY_HOME/prices.yaml`` |
