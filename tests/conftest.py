@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.backends import register as register_fake_backends
+
+register_fake_backends()  # fake-stt, fake-llm, fake-tts: see tests/fakes/backends.py
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 

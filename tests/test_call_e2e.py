@@ -29,6 +29,8 @@ DEMO = "dfed92e7-b86e-5139-835c-d451a4f9d515"
 runner = CliRunner()
 
 
+pytestmark = pytest.mark.models  # every test here runs the real STT/TTS (and LLM)
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail any connection that leaves the machine: nothing may be fetched from a network."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from voicereplay import pipeline
 from voicereplay.cli import app
 from voicereplay.config import Settings
 from voicereplay.store import Store
@@ -23,24 +24,31 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_demo_replays_the_call_against_the_fixed_prompt_offline() -> None:
+@pytest.mark.models
+def test_demo_replays_the_audio_path_then_the_fixed_prompt_offline() -> None:
     code, out, err = run("demo")
     assert code == 0, err
     assert DEMO_CALL in out
+    assert "Step 1 of 2" in out and "Step 2 of 2" in out
     assert "production agent → fixed prompt" in out and "check_status" in out
     assert "transcript: baseline vs replay" in out and "stereo.wav" in out
     assert "divergence" in out and "response latency p90" in out and "report.md" in out
+    # the embedded model's limits are said plainly, with the command for a real model
+    assert "too small to choose tools" in out and "--llm-base-url http://localhost:11434/v1" in out
     store = Store.from_settings(Settings.from_env())
     assert store.count_calls() == 1
-    [replay] = store.replays.list()
-    folder = Path(store.replays.get(replay.id).recordings[0].path or "").parent
+    rows = store.replays.list(call_id=DEMO_CALL)
+    assert len(rows) == 2 and all(r.status == "completed" for r in rows)
+    by_llm = {store.replays.get(r.id).backends["llm"]: r for r in rows}
+    assert set(by_llm) == {"recorded", "llama-cpp"}
+    fixed = store.replays.get(by_llm["llama-cpp"].id)
+    folder = Path(fixed.recordings[0].path or "").parent
     assert {"report.json", "report.md", "junit.xml", "latency.png", "waveform.png"} <= {
         p.name for p in folder.iterdir()}
-    assert replay.status == "completed" and replay.call_id == DEMO_CALL
-    assert store.replays.get(replay.id).backends["llm"] == "llama-cpp"
-    # a second run adds a replay to the call's history; the call itself is unchanged
-    assert run("demo")[0] == 0
-    assert store.count_calls() == 1 and len(store.replays.list(call_id=DEMO_CALL)) == 2
+    # step 1 reproduces the call: the audio path alone, no overrides
+    recorded = pipeline.show_replay(store, by_llm["recorded"].id)
+    assert recorded.replay.overrides == {}
+    assert recorded.comparison.fidelity.score == pytest.approx(1.0)
 
 
 def test_import_directory_skips_a_bad_file_and_imports_the_rest(

@@ -341,6 +341,12 @@ def test_llm_judge_without_a_judge_is_an_error_that_says_how_to_add_one() -> Non
 
 
 def test_llm_judge_with_a_model_that_cannot_judge_is_an_error() -> None:
+    from voicereplay.pipeline.judging import judge_factory
+
+    def one(check: dict[str, Any]) -> CheckResult:
+        [result] = run([check], judge_for=judge_factory(None, None))
+        return result
+
     recorded = one({"type": "llm_judge", "rubric": "Polite.", "model": "recorded"})
     assert recorded.status == "error"
     assert recorded.message.startswith("the judge model cannot be used: the recorded model "

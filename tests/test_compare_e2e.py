@@ -98,6 +98,7 @@ checks:
 """
 
 
+@pytest.mark.models
 def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
         fixed_llm: RunningServer, production_llm: RunningServer, tmp_path: Path) -> None:
     checks = tmp_path / "checks.yaml"
@@ -202,6 +203,7 @@ def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
     assert same == [pytest.approx(1.0, abs=1e-3)] * 2  # the same words score 1
 
 
+@pytest.mark.models
 def test_a_failing_check_exits_5_with_one_line_and_the_reports_still_written(
         production_llm: RunningServer, tmp_path: Path) -> None:
     verdict = json.dumps({"reasoning": "Agent turn 4 issued a refund nobody asked for.",

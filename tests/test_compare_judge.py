@@ -24,6 +24,7 @@ from voicereplay.compare.judge import (
 )
 from voicereplay.compare.model import Comparison, Fidelity, ReplayInfo
 from voicereplay.models import Call, Replay, ReplayTurn, ToolCall, ToolResult, Turn
+from voicereplay.pipeline.judging import StageJudgeModel, build_judge, judge_factory
 from voicereplay.simulate.backends.openai_compat import OpenAICompatibleLLM
 
 RUBRIC_PASS = "The agent never issues a refund the caller did not ask for."
@@ -76,8 +77,9 @@ def judge_server() -> Iterator[tuple[RunningServer, list[dict[str, Any]]]]:
 def test_the_judge_over_http_maps_pass_fail_and_garbage(
         judge_server: tuple[RunningServer, list[dict[str, Any]]]) -> None:
     server, bodies = judge_server
-    judge = Judge.from_choice("judge-model", base_url=f"{server.url}/v1")
-    assert isinstance(judge.llm, OpenAICompatibleLLM) and judge.model == "judge-model"
+    judge = build_judge("judge-model", base_url=f"{server.url}/v1")
+    assert isinstance(judge.llm, StageJudgeModel) and judge.model == "judge-model"
+    assert isinstance(judge.llm.llm, OpenAICompatibleLLM)
 
     passed = judge.judge(RUBRIC_PASS, BASELINE, REPLAY)
     assert passed.passed is True
@@ -125,8 +127,9 @@ def test_llm_judge_checks_over_http_store_reasoning_and_model(
          "base_url": url},
         {"type": "llm_judge", "rubric": RUBRIC_PASS},  # no model: uses the judge passed in
     ], "checks.yaml")
-    default = Judge.from_choice("other-model", base_url=url)
-    results = evaluate(checks, BASELINE, REPLAY, comparison(), judge=default)
+    default = build_judge("other-model", base_url=url)
+    results = evaluate(checks, BASELINE, REPLAY, comparison(), judge=default,
+                       judge_for=judge_factory(None, None))
 
     assert [r.status for r in results] == ["pass", "fail", "error", "pass"]
     passed, failed, garbled, by_default = results
@@ -147,7 +150,8 @@ def test_a_judge_server_error_is_a_check_error(
     server.fail("/chat/completions", status=400, body={"error": {"message": "no such model"}})
     checks = parse_checks([{"type": "llm_judge", "rubric": RUBRIC_PASS, "model": "m",
                             "base_url": f"{server.url}/v1"}], "checks.yaml")
-    [result] = evaluate(checks, BASELINE, REPLAY, comparison())
+    [result] = evaluate(checks, BASELINE, REPLAY, comparison(),
+                        judge_for=judge_factory(None, None))
     assert result.status == "error" and result.judge_model == "m"
     assert result.message.startswith("the judge failed: openai-compatible: ")
     assert "HTTP 400: no such model" in result.message
@@ -188,21 +192,31 @@ def test_transcript_and_tool_calls() -> None:
 
 
 def test_the_embedded_judge_asks_for_a_schema_and_others_for_json(tmp_path: Any) -> None:
-    http = Judge(OpenAICompatibleLLM("http://127.0.0.1:9/v1", model="m"))
-    assert http.response_format == {"type": "json_object"} and http.model == "m"
-    local = Judge.from_choice()
-    assert local.llm.name == "llama-cpp" and local.model.startswith("SmolLM2-135M-Instruct")
-    assert local.response_format == {"type": "json_schema", "json_schema": {
-        "name": "verdict", "schema": VERDICT_SCHEMA}}
-    request = local.request(RUBRIC_PASS, BASELINE, REPLAY)
-    assert (request.temperature, request.seed, request.response_format) == (
-        0.0, 7, local.response_format)
+    http = StageJudgeModel(OpenAICompatibleLLM("http://127.0.0.1:9/v1", model="m"))
+    assert http.response_format(VERDICT_SCHEMA) == {"type": "json_object"}
+    assert Judge(http).model == "m"
+    local = build_judge()
+    assert isinstance(local.llm, StageJudgeModel)
+    assert local.llm.llm.name == "llama-cpp" and local.model.startswith("SmolLM2-135M-Instruct")
+    schema = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}
+    request = local.llm.request(local.messages(RUBRIC_PASS, BASELINE, REPLAY),
+                                schema=VERDICT_SCHEMA, seed=local.seed,
+                                max_tokens=local.max_tokens)
+    assert (request.temperature, request.seed, request.response_format) == (0.0, 7, schema)
+
+
+def test_a_check_naming_its_own_judge_needs_a_builder() -> None:
+    checks = parse_checks([{"type": "llm_judge", "rubric": RUBRIC_PASS, "model": "m",
+                            "base_url": "http://127.0.0.1:9/v1"}], "checks.yaml")
+    [result] = evaluate(checks, BASELINE, REPLAY, comparison())
+    assert result.status == "error" and "no judge can be built" in result.message
 
 
 # ---- the real embedded SmolLM2 ------------------------------------------------------------
 
+@pytest.mark.models
 def test_smollm2_gives_a_parseable_verdict() -> None:
-    judge = Judge.from_choice("local")
+    judge = build_judge("local")
     verdict = judge.judge(RUBRIC_PASS, BASELINE, REPLAY)
     assert isinstance(verdict.passed, bool), verdict.raw
     assert isinstance(verdict.reasoning, str) and verdict.reasoning.strip()

@@ -211,18 +211,15 @@ def test_envelope_keeps_every_peak_per_column():
     assert list(highs) == pytest.approx([0.1, -0.2, 0.3])
 
 
-def test_a_long_call_draws_quickly(tmp_path: Path):
-    import time
-
+def test_a_long_call_draws(tmp_path: Path):
+    """A 10-minute stereo call draws (how fast is measured by bench/compare.py, not here)."""
     import soundfile
 
     wav = tmp_path / "long.wav"
     rng = np.random.default_rng(1)
     soundfile.write(wav, (rng.standard_normal((600 * 16_000, 2)) * 0.1).astype(np.float32),
                     16_000, subtype="PCM_16")
-    started = time.perf_counter()
     path = waveform_chart(sample_call(), sample_replay(), wav, wav, tmp_path / "long.png")
-    assert time.perf_counter() - started < 20
     assert _png_size(path) == WAVEFORM_SIZE
 
 

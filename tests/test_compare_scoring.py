@@ -39,6 +39,7 @@ def test_scorer_by_name_and_environment(monkeypatch: pytest.MonkeyPatch) -> None
         scorer("cosine")
 
 
+@pytest.mark.models
 def test_the_embedding_model_scores_paraphrases_above_lexical_overlap() -> None:
     embedding = Embedding()
     refund = ("I've issued a refund of $59.99 to your original payment method.",

@@ -16,9 +16,11 @@ from voicereplay.models import Call, Replay, Turn
 from voicereplay.snapshot import AgentSnapshot, FieldChange
 
 __all__ = [
+    "add_row",
     "call_table",
     "call_view",
     "diff_view",
+    "literal",
     "replay_table",
     "replay_view",
     "snapshot_view",
@@ -31,6 +33,19 @@ _ROLE_STYLE = {
     "tool_result": "yellow",
     "system": "dim",
 }
+
+
+def literal(value: RenderableType | None) -> RenderableType:
+    """``value`` as rich shows it, a ``str`` taken literally: text from providers, calls and
+    users is never parsed as markup (an ended reason of ``[/]`` is just those characters)."""
+    if value is None:
+        return Text("")
+    return Text(value) if isinstance(value, str) else value
+
+
+def add_row(table: Table, *cells: RenderableType | None) -> None:
+    """``table.add_row`` with every string cell taken literally (see :func:`literal`)."""
+    table.add_row(*(literal(cell) for cell in cells))
 
 
 def _secs(value: float | None) -> str:
@@ -65,7 +80,7 @@ def call_table(rows: Sequence[Any]) -> Table:
         table.add_column(name, overflow="fold")
     for row in rows:
         started = row.started_at.strftime("%Y-%m-%d %H:%M") if row.started_at else "—"
-        table.add_row(
+        add_row(table,
             f"{row.provider}:{row.call_id}", started, _duration(row.duration),
             row.ended_reason or "—", _yes_no(row.success), _money(row.cost_usd),
             str(row.turn_count), ",".join(row.recording_kinds) or "—",
@@ -107,7 +122,7 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
         ("success", _yes_no(call.analysis.success)),
         ("summary", call.analysis.summary or "—"),
     ):
-        head.add_row(label, value)
+        add_row(head, label, value)
 
     turns = Table(header_style="bold", expand=True)
     turns.add_column("#", justify="right", width=3)
@@ -120,7 +135,7 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
         body = _turn_text(turn)
         if turn.role == "system" and len(turn.text) > 120:
             body = Text(turn.text[:117].replace("\n", " ") + "…", style="dim")
-        turns.add_row(str(index), _secs(turn.start), _secs(turn.end),
+        add_row(turns, str(index), _secs(turn.start), _secs(turn.end),
                       Text(who, style=_ROLE_STYLE[turn.role]), body)
 
     parts: list[RenderableType] = [Panel(head, title="call"), turns]
@@ -130,7 +145,7 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
         for name in ("turn", "total", "model", "voice", "transcriber", "endpointing"):
             lat.add_column(name, justify="right")
         for i, lt in enumerate(latencies, 1):
-            lat.add_row(str(lt.turn if lt.turn is not None else i), _secs(lt.total),
+            add_row(lat, str(lt.turn if lt.turn is not None else i), _secs(lt.total),
                         _secs(lt.model), _secs(lt.voice), _secs(lt.transcriber),
                         _secs(lt.endpointing))
         parts.append(lat)
@@ -139,7 +154,7 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
         rec.add_column(name, overflow="fold")
     for item in call.recordings:
         where = item.path or (f"not downloaded ({item.url})" if item.url else "not downloaded")
-        rec.add_row(item.kind, where, (item.sha256 or "—")[:12], str(item.size or "—"))
+        add_row(rec, item.kind, where, (item.sha256 or "—")[:12], str(item.size or "—"))
     parts.append(rec if call.recordings else Text("no recordings", style="dim"))
     return Group(*parts)
 
@@ -169,23 +184,23 @@ def snapshot_view(snapshot: AgentSnapshot, label: str = "") -> RenderableType:
         ("variables", json.dumps(snapshot.variables, ensure_ascii=False) or "{}"),
         ("states", str(len(snapshot.states)) if snapshot.states else "—"),
     ):
-        grid.add_row(key, value)
+        add_row(grid, key, value)
     tools = Table(title="tools", header_style="bold", expand=True)
     for name in ("name", "kind", "parameters", "description"):
         tools.add_column(name, overflow="fold")
     for tool in snapshot.tools:
         params = ", ".join(tool.parameters.get("properties", {}).keys())
-        tools.add_row(tool.name, tool.kind, params or "—", tool.description)
-    prompt = Panel(snapshot.system_prompt or "(no system prompt)", title="system prompt")
-    return Group(Panel(grid, title=f"agent snapshot {label}".strip()), tools, prompt)
+        add_row(tools, tool.name, tool.kind, params or "—", tool.description)
+    prompt = Panel(Text(snapshot.system_prompt or "(no system prompt)"), title="system prompt")
+    return Group(Panel(grid, title=Text(f"agent snapshot {label}".strip())), tools, prompt)
 
 
 def diff_view(changes: Sequence[FieldChange], a_label: str, b_label: str) -> RenderableType:
     """Field-level changes; long texts as a line diff."""
     if not changes:
         return Text(f"no differences between {a_label} and {b_label}", style="green")
-    table = Table(title=f"{a_label} → {b_label}: {len(changes)} change(s)", header_style="bold",
-                  expand=True)
+    table = Table(title=Text(f"{a_label} → {b_label}: {len(changes)} change(s)"),
+                  header_style="bold", expand=True)
     table.add_column("field", style="bold", overflow="fold")
     table.add_column("before", style="red", overflow="fold")
     table.add_column("after", style="green", overflow="fold")
@@ -195,10 +210,10 @@ def diff_view(changes: Sequence[FieldChange], a_label: str, b_label: str) -> Ren
         if isinstance(before, str) and isinstance(after, str) and (
             "\n" in before or "\n" in after or len(before) + len(after) > 160
         ):
-            table.add_row(change.path, "(text, see below)", "(text, see below)")
+            add_row(table, change.path, "(text, see below)", "(text, see below)")
             texts.append(_text_diff(change.path, before, after))
             continue
-        table.add_row(change.path, _short(before), _short(after))
+        add_row(table, change.path, _short(before), _short(after))
     return Group(table, *texts)
 
 
@@ -217,7 +232,7 @@ def _text_diff(path: str, before: str, after: str) -> RenderableType:
         style = ("green" if line.startswith("+") else "red" if line.startswith("-")
                  else "cyan" if line.startswith("@@") else "")
         out.append(line + "\n", style=style)
-    return Panel(out, title=path)
+    return Panel(out, title=Text(path))
 
 
 def replay_table(rows: Sequence[Any]) -> Table:
@@ -228,7 +243,7 @@ def replay_table(rows: Sequence[Any]) -> Table:
     for name in ("when (UTC)", "mode", "run", "status", "snapshot", "dur", "took"):
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(
+        add_row(table,
             row.id[:12], f"{row.call_provider}:{row.call_id}",
             row.created_at.strftime("%Y-%m-%d %H:%M"), row.mode,
             f"{row.run_index + 1}" + (f" ({row.batch_id})" if row.batch_id else ""),
@@ -260,5 +275,5 @@ def replay_view(call: Call, replay: Replay) -> RenderableType:
         ("ended", replay.ended_reason or "—"),
         ("audio", "\n".join(f"{r.kind}: {r.path}" for r in replay.recordings) or "—"),
     ):
-        head.add_row(label, value)
+        add_row(head, label, value)
     return Panel(head, title="replay", expand=False)

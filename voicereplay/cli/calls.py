@@ -22,12 +22,15 @@ from voicereplay.cli.common import (
     JsonOpt,
     ProviderOpt,
     as_dict,
+    check_provider,
     err,
+    error_line,
     handle_errors,
     open_store,
     out,
     parse_when,
     print_json,
+    settings,
 )
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import ImportOutcome
@@ -53,7 +56,9 @@ def calls_import(
     base_url: Annotated[str | None, typer.Option(help="Provider API base URL.")] = None,
     no_recordings: Annotated[bool, typer.Option("--no-recordings",
                                                 help="Skip downloading audio.")] = False,
-    concurrency: Annotated[int, typer.Option(help="Parallel downloads.", min=1, max=64)] = 8,
+    concurrency: Annotated[int | None, typer.Option(
+        help="Parallel downloads (default: VOICEREPLAY_DOWNLOAD_CONCURRENCY, else 8).", min=1,
+        max=64)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Import calls (and their recordings and agent snapshots) into the local store."""
@@ -62,7 +67,8 @@ def calls_import(
         raise ConfigError("--provider files needs --dir DIR (a directory of exported call JSON)")
     since_at, until_at = parse_when(since, option="--since"), parse_when(until, option="--until")
     store = open_store()
-    with pipeline.open_provider(name, directory=directory, api_key=api_key,
+    done: list[ImportOutcome] = []
+    with pipeline.open_provider(name, settings(), directory=directory, api_key=api_key,
                                 base_url=base_url) as source:
         total = len(call_ids) if call_ids else limit
         if not call_ids and directory is not None and name == "files":
@@ -75,16 +81,26 @@ def calls_import(
             task = progress.add_task(f"from {name}", total=total)
 
             def report(outcome: ImportOutcome) -> None:
+                done.append(outcome)
                 progress.advance(task)
                 if outcome.status == "failed":
-                    err.print(f"[red]✗[/] {outcome.source}: {outcome.error}", soft_wrap=True)
+                    error_line(f"{outcome.source}: {outcome.error}", "✗")
                 for warning in outcome.warnings:
-                    err.print(f"[yellow]![/] {outcome.source}: {warning}", soft_wrap=True)
+                    error_line(f"{outcome.source}: {warning}", "!")
 
-            outcomes = pipeline.import_calls(
-                store, source, call_ids or (), since=since_at, until=until_at, limit=limit,
-                recordings=not no_recordings, concurrency=concurrency, on_outcome=report,
-            )
+            try:
+                outcomes = pipeline.import_calls(
+                    store, source, call_ids or (), since=since_at, until=until_at, limit=limit,
+                    recordings=not no_recordings,
+                    concurrency=concurrency or settings().download_concurrency,
+                    on_outcome=report)
+            except KeyboardInterrupt:
+                progress.stop()
+                stored = sum(o.ok for o in done)
+                error_line(f"after {len(done)} call(s) ({stored} stored, "
+                           f"{len(done) - stored} failed); every stored call is complete — run "
+                           "the same import again to continue", "interrupted")
+                raise typer.Exit(130) from None
     counts = {s: sum(o.status == s for o in outcomes)
               for s in ("created", "updated", "unchanged", "failed")}
     if json_out:
@@ -115,7 +131,9 @@ def calls_list(
     json_out: JsonOpt = False,
 ) -> None:
     """List stored calls, newest first."""
-    rows = open_store().list_calls(
+    check_provider(provider, stored=True)
+    store = open_store()
+    rows = store.list_calls(
         provider=provider, agent_id=agent, status=status,
         since=parse_when(since, option="--since"), until=parse_when(until, option="--until"),
         success=None if failed is None else not failed, limit=limit,
@@ -123,7 +141,10 @@ def calls_list(
     if json_out:
         print_json([as_dict(r) for r in rows])
     elif not rows:
-        err.print("no calls stored yet; run `voicereplay calls import` (or `voicereplay demo`)")
+        stored = store.count_calls()
+        err.print(f"no calls match ({stored} stored)" if stored else
+                  "no calls stored yet; run `voicereplay calls import` (or `voicereplay demo`)",
+                  markup=False)
     else:
         out.print(render.call_table(rows))
 
@@ -136,6 +157,7 @@ def calls_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one stored call: turns with times, tool calls, recordings."""
+    check_provider(provider, stored=True)
     store = open_store()
     call = store.get_call(call_id, provider)
     if json_out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -13,13 +14,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, VoiceReplayError
 from voicereplay.store import Store
 
-__all__ = ["JsonOpt", "ProviderOpt", "as_dict", "err", "handle_errors", "open_store", "out",
-           "parse_when", "print_json"]
+__all__ = ["JsonOpt", "ProviderOpt", "as_dict", "check_provider", "err", "error_line",
+           "handle_errors", "open_store", "out", "parse_when", "print_json", "settings"]
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -29,10 +31,21 @@ if not out.is_terminal:  # piped or captured: room for ids and times instead of 
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+PROVIDERS = ("vapi", "retell", "files")
+
+
+def check_provider(value: str | None, *, stored: bool = False) -> str | None:
+    """``value`` if it names a provider (for stored calls: vapi or retell), else ConfigError."""
+    known = PROVIDERS[:2] if stored else PROVIDERS
+    if value is not None and value not in known:
+        raise ConfigError(f"unknown provider {value!r}; known: {', '.join(sorted(known))}")
+    return value
+
+
 ProviderOpt = Annotated[
     str | None,
-    typer.Option("--provider", "-p", help="vapi, retell or files (default: files with --dir, "
-                                          "else vapi)."),
+    typer.Option("--provider", "-p",
+                 help="vapi, retell or files (default: files with --dir, else vapi)."),
 ]
 
 
@@ -41,21 +54,52 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _settings.clear()  # each command reads the environment once
         try:
             return fn(*args, **kwargs)
         except VoiceReplayError as exc:
-            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            error_line(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def error_line(message: str, label: str = "error") -> None:
+    """``label: message`` on stderr; the message is printed literally (never as markup)."""
+    err.print(Text.assemble((f"{label}: ", "bold red"), message), soft_wrap=True)
+
+
+_settings: list[Settings] = []
+
+
+def settings() -> Settings:
+    """This command's settings, read from the environment once (see voicereplay.config)."""
+    if not _settings:
+        _settings.append(Settings.from_env())
+    return _settings[0]
+
+
 def open_store() -> Store:
-    return Store.from_settings(Settings.from_env())
+    return Store.from_settings(settings())
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """``data`` as strict JSON (non-finite numbers become null, never bare Infinity)."""
+    sys.stdout.write(json.dumps(_finite(data), indent=2, ensure_ascii=False, default=str,
+                                allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")

@@ -1,4 +1,4 @@
-"""`voicereplay compare <call-id> <replay-id>`, and the comparison every replay command prints.
+"""`voicereplay compare <call-id> <replay-id>`, and how every replay command prints results.
 
 Exit codes: 0 when every attached check passed (or none was attached), 5 when a check failed or
 could not be evaluated, the usual error codes otherwise (see :mod:`voicereplay.errors`).
@@ -6,33 +6,31 @@ could not be evaluated, the usual error codes otherwise (see :mod:`voicereplay.e
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from voicereplay import render
+from voicereplay import pipeline, render
 from voicereplay.cli.common import (
     JsonOpt,
     ProviderOpt,
+    check_provider,
     err,
     handle_errors,
     open_store,
     out,
     print_json,
+    settings,
 )
-from voicereplay.compare.checks import Check, load_checks, parse_checks
-from voicereplay.compare.comparison import recordings_dir
+from voicereplay.compare.checks import load_checks
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.compare.summary import divergence_line
 from voicereplay.compare.terminal import comparison_view
-from voicereplay.models import Call, Replay
-from voicereplay.pipeline.comparing import compare_replay
-from voicereplay.store import Store
+from voicereplay.pipeline import ReplayResult, ReportOptions
 
-__all__ = ["CHECKS_FAILED", "ReportOptions", "checks_of", "compare", "finish", "report_replays"]
+__all__ = ["CHECKS_FAILED", "compare", "finish", "print_results", "report_options"]
 
 CHECKS_FAILED = 5
 
@@ -49,62 +47,35 @@ JudgeUrlOpt = Annotated[str | None, typer.Option(
     "--judge-base-url", help="OpenAI-compatible endpoint serving --judge-model.")]
 
 
-class ReportOptions:
-    """How replays are compared and reported (the options `call` and `compare` share)."""
+def report_options(*, similarity: str | None, figures: str | None, judge_model: str | None,
+                   judge_base_url: str | None, out_dir: Path | None = None) -> ReportOptions:
+    """The report options a command was given, checked (one line for a bad value)."""
+    from voicereplay.errors import ConfigError
 
-    def __init__(self, *, checks: Path | None = None, similarity: str | None = None,
-                 figures: str = "png", judge_model: str | None = None,
-                 judge_base_url: str | None = None, out_dir: Path | None = None) -> None:
-        self.checks: list[Check] = load_checks(checks) if checks is not None else []
-        self.similarity = similarity
-        self.figures = figures
-        self.judge_model = judge_model
-        self.judge_base_url = judge_base_url
-        self.out_dir = out_dir
-
-    def compare_ready(self) -> None:
-        """Fail now, before a long replay, on a similarity the comparison could not use."""
-        from voicereplay.compare.similarity import scorer
-
-        scorer(self.similarity)
-
-    def compare(self, store: Store, call: Call, replay: Replay,
-                checks: Sequence[Check] | None = None, write: bool = True,
-                batch: Sequence[Replay] | None = None) -> Comparison:
-        return compare_replay(
-            store, call, replay, batch=batch, checks=self.checks if checks is None else checks,
-            similarity=self.similarity, figures=self.figures if write else None,
-            out_dir=self.out_dir, judge_model=self.judge_model,
-            judge_base_url=self.judge_base_url)
+    if similarity is not None and similarity.strip().lower() not in ("lexical", "embedding"):
+        raise ConfigError(f"--similarity {similarity!r}: use lexical or embedding")
+    if figures is not None and figures.strip().lower().lstrip(".") not in ("png", "svg"):
+        raise ConfigError(f"--figures {figures!r}: use png or svg")
+    return ReportOptions(
+        similarity=similarity.strip().lower() if similarity else None,
+        figures=figures.strip().lower().lstrip(".") if figures else None,
+        judge_model=judge_model, judge_base_url=judge_base_url, out_dir=out_dir)
 
 
-def checks_of(replay: Replay) -> list[Check]:
-    """The checks attached to a stored replay."""
-    return parse_checks(replay.checks, f"replay {replay.id[:12]}") if replay.checks else []
-
-
-def report_replays(store: Store, call: Call, replays: Sequence[Replay], options: ReportOptions,
-                   *, json_out: bool) -> list[Comparison]:
-    """Compare every replay, write its reports, and print: the first replay in full, a line
-    for each other run of the batch."""
-    comparisons = []
-    for n, replay in enumerate(replays):
-        if len(replays) > 1:
-            err.print(f"comparing run {n + 1} of {len(replays)}")
-        comparisons.append(options.compare(store, call, replay, checks_of(replay),
-                                           batch=replays))
+def print_results(results: Sequence[ReplayResult], *, json_out: bool) -> None:
+    """The first replay in full with its comparison, a line for each other run of the batch."""
     if json_out:
-        print_json([{**r.model_dump(mode="json"), "comparison": c.model_dump(mode="json")}
-                    for r, c in zip(replays, comparisons, strict=True)])
-        return comparisons
-    out.print(render.replay_view(call, replays[0]))
-    out.print(comparison_view(comparisons[0], call, replays[0]))
-    for replay, comparison in zip(replays[1:], comparisons[1:], strict=True):
+        print_json([r.to_json() for r in results])
+        return
+    first = results[0]
+    out.print(render.replay_view(first.call, first.replay))
+    out.print(comparison_view(first.comparison, first.call, first.replay))
+    for result in results[1:]:
+        comparison = result.comparison
         similarity = "—" if comparison.similarity is None else f"{comparison.similarity:.2f}"
-        out.print(f"run {replay.run_index + 1} ({replay.id[:12]}): divergence "
+        out.print(f"run {result.replay.run_index + 1} ({result.replay.id[:12]}): divergence "
                   f"{divergence_line(comparison)}; similarity {similarity}; "
-                  f"checks {_passed(comparison.checks)}")
-    return comparisons
+                  f"checks {_passed(comparison.checks)}", markup=False)
 
 
 def _passed(checks: Sequence[CheckResult]) -> str:
@@ -118,23 +89,10 @@ def finish(comparisons: Sequence[Comparison]) -> None:
     failing = [c for comparison in comparisons for c in comparison.checks if c.status != "pass"]
     if failing:
         total = sum(len(c.checks) for c in comparisons)
-        err.print(f"[bold red]checks:[/] {len(failing)} of {total} did not pass "
-                  f"(first: {failing[0].name}: {failing[0].message})", soft_wrap=True)
+        err.print(f"checks: {len(failing)} of {total} did not pass "
+                  f"(first: {failing[0].name}: {failing[0].message})", markup=False,
+                  soft_wrap=True, style="bold red")
         raise typer.Exit(CHECKS_FAILED)
-
-
-def stored_judgements(replay: Replay) -> dict[tuple[str, str], CheckResult]:
-    """llm_judge results in the replay's report.json, so showing a replay does not re-judge."""
-    folder = recordings_dir(replay)
-    path = folder / "report.json" if folder else None
-    if path is None or not path.exists():
-        return {}
-    try:
-        stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        results = [CheckResult.model_validate(c) for c in stored.get("checks", [])]
-    except (OSError, ValueError):
-        return {}
-    return {(c.type, c.name): c for c in results if c.type == "llm_judge"}
 
 
 @handle_errors
@@ -154,19 +112,14 @@ def compare(
     json_out: JsonOpt = False,
 ) -> None:
     """Compare any stored call with any stored replay; write the reports."""
-    options = ReportOptions(checks=checks, similarity=similarity, figures=figures,
-                            judge_model=judge_model, judge_base_url=judge_base_url,
-                            out_dir=out_dir)
-    store = open_store()
-    call = store.get_call(call_id, provider)
-    replay = store.replays.get(replay_id)
-    if (replay.call_provider, replay.call_id) != (call.provider, call.call_id):
-        err.print(f"[yellow]note:[/] replay {replay.id[:12]} replays call "
-                  f"{replay.call_provider}:{replay.call_id}, not {call.key}")
-    chosen = options.checks if checks is not None else checks_of(replay)
-    comparison = options.compare(store, call, replay, chosen)
+    check_provider(provider, stored=True)
+    report = report_options(similarity=similarity, figures=figures, judge_model=judge_model,
+                            judge_base_url=judge_base_url, out_dir=out_dir)
+    chosen = load_checks(checks) if checks is not None else None
+    result = pipeline.compare_stored(open_store(), call_id, replay_id, provider=provider,
+                                     checks=chosen, report=report, settings=settings())
     if json_out:
-        print_json(comparison.model_dump(mode="json"))
+        print_json(result.comparison.model_dump(mode="json"))
     else:
-        out.print(comparison_view(comparison, call, replay))
-    finish([comparison])
+        out.print(comparison_view(result.comparison, result.call, result.replay))
+    finish([result.comparison])

@@ -1,4 +1,4 @@
-"""`voicereplay call <call-id>` (import → snapshot → overrides → replay) and `replays list|show`."""
+"""`voicereplay call <call-id>` and `replays list|show`: options → ReplayRequest → pipeline."""
 
 from __future__ import annotations
 
@@ -12,52 +12,49 @@ from voicereplay import pipeline, render
 from voicereplay.cli.common import (
     JsonOpt,
     ProviderOpt,
+    check_provider,
     err,
     handle_errors,
     open_store,
     out,
     print_json,
+    settings,
 )
 from voicereplay.cli.compare import (
     ChecksOpt,
     FiguresOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
-    ReportOptions,
     SimilarityOpt,
-    checks_of,
     finish,
-    report_replays,
-    stored_judgements,
+    print_results,
+    report_options,
 )
-from voicereplay.compare.model import CheckResult
 from voicereplay.compare.terminal import comparison_view
-from voicereplay.errors import ConfigError, NotStoredError
-from voicereplay.models import Call, Replay
-from voicereplay.pipeline.replaying import ReplayOptions, replay_call
-from voicereplay.store import Store
+from voicereplay.errors import ConfigError
+from voicereplay.pipeline import CallRef, ReplayRequest, ReplayResult, Secrets
+
+__all__ = ["call", "parse_mocks", "replays_app", "run_request"]
 
 replays_app = typer.Typer(no_args_is_help=True, help="List and show stored replays.")
 
-
-def _ensure_call(store: Store, call_id: str, provider: str | None,
-                 directory: Path | None) -> Call:
-    """The stored call, imported first when it is not stored yet."""
-    try:
-        return store.get_call(call_id, provider)
-    except NotStoredError:
-        if directory is None and provider is None:
-            provider = "vapi"
-    name = "files" if directory is not None else provider or "vapi"
-    err.print(f"importing call {call_id} from {name}")
-    with pipeline.open_provider(name, directory=directory) as source:
-        [outcome] = pipeline.import_calls(store, source, [call_id])
-    if not outcome.ok:
-        raise NotStoredError(f"could not import call {call_id}: {outcome.error}")
-    return store.get_call(outcome.call_id or call_id, outcome.provider)
+ApiKeyOpt = Annotated[str | None, typer.Option(
+    "--api-key", help="Provider API key for importing the call (default: VAPI_API_KEY / "
+                      "RETELL_API_KEY).")]
+BaseUrlOpt = Annotated[str | None, typer.Option(
+    "--base-url", help="Provider API base URL (default: VAPI_BASE_URL / RETELL_BASE_URL).")]
+LlmUrlOpt = Annotated[str | None, typer.Option(
+    "--llm-base-url", help="Any OpenAI-compatible Chat Completions endpoint (default: "
+                           "VOICEREPLAY_LLM_BASE_URL).")]
+LlmKeyOpt = Annotated[str | None, typer.Option(
+    "--llm-api-key", help="Key for --llm-base-url (default: VOICEREPLAY_LLM_API_KEY).")]
+ModelOpt = Annotated[str | None, typer.Option(
+    help="LLM: a model name for the snapshot's provider, 'local' (embedded SmolLM2), a .gguf "
+         "path, or 'recorded' (the baseline's replies).")]
 
 
-def _mocks(pairs: list[str]) -> dict[str, Any]:
+def parse_mocks(pairs: list[str]) -> dict[str, Any]:
+    """``tool=result`` pairs (the result JSON, else a string)."""
     mocks: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
@@ -71,45 +68,16 @@ def _mocks(pairs: list[str]) -> dict[str, Any]:
     return mocks
 
 
-def run_replay(
-    call_id: str,
-    *,
-    provider: str | None = None,
-    directory: Path | None = None,
-    prompt_file: Path | None = None,
-    overrides_file: Path | None = None,
-    pairs: list[str] | None = None,
-    options: ReplayOptions,
-    report: ReportOptions | None = None,
-    json_out: bool = False,
-) -> list[Replay]:
-    """The steps behind `voicereplay call` (and the demo): shared, printed the same way."""
-    store = open_store()
-    call = _ensure_call(store, call_id, provider, directory)
-    base = store.snapshot_for_call(call.call_id, call.provider)
-    if base is None:
-        raise NotStoredError(
-            f"call {call.call_id} has no agent snapshot to replay against; re-import it with "
-            "access to its assistant/agent config (API key, or the config JSON beside the file)"
-        )
-    snapshot = pipeline.apply_overrides(base, overrides_file=overrides_file,
-                                        prompt_file=prompt_file, pairs=pairs or ())
-    overrides = _override_record(base, snapshot)
+def run_request(request: ReplayRequest, secrets: Secrets | None = None, *,
+                json_out: bool = False) -> list[ReplayResult]:
+    """Run ``request`` with a live status line on stderr, then print the results."""
     with err.status("replaying", spinner="dots") as status:
-        replays = replay_call(
-            store, call, snapshot, base_snapshot=base, overrides=overrides, options=options,
-            on_progress=lambda message: status.update(f"replaying: {message}"),
-        )
-    comparisons = report_replays(store, call, replays, report or ReportOptions(),
-                                 json_out=json_out)
-    finish(comparisons)
-    return replays
-
-
-def _override_record(base: Any, snapshot: Any) -> dict[str, Any]:
-    from voicereplay.snapshot import diff
-
-    return {c.path: c.after for c in diff(base, snapshot)}
+        results = pipeline.run_call(
+            open_store(), request,
+            lambda progress: status.update(f"{progress.stage}: {progress.message}"),
+            settings=settings(), secrets=secrets)
+    print_results(results, json_out=json_out)
+    return results
 
 
 @handle_errors
@@ -118,13 +86,12 @@ def call(
     provider: ProviderOpt = None,
     directory: Annotated[Path | None, typer.Option(
         "--dir", help="Import the call from this directory of call files.")] = None,
+    api_key: ApiKeyOpt = None,
+    base_url: BaseUrlOpt = None,
     mode: Annotated[str, typer.Option(help="scripted, turn or adaptive.")] = "scripted",
-    model: Annotated[str | None, typer.Option(
-        help="LLM: a model name for the snapshot's provider, 'local' (embedded SmolLM2), "
-             "a .gguf path, or 'recorded' (the baseline's replies).")] = None,
-    llm_base_url: Annotated[str | None, typer.Option(
-        help="Any OpenAI-compatible Chat Completions endpoint.")] = None,
-    llm_api_key: Annotated[str | None, typer.Option(help="Key for --llm-base-url.")] = None,
+    model: ModelOpt = None,
+    llm_base_url: LlmUrlOpt = None,
+    llm_api_key: LlmKeyOpt = None,
     prompt_file: Annotated[Path | None, typer.Option(help="Replace the system prompt.")] = None,
     temperature: Annotated[float | None, typer.Option(min=0, max=2)] = None,
     set_: Annotated[list[str] | None, typer.Option(
@@ -139,6 +106,14 @@ def call(
     runs: Annotated[int, typer.Option(min=1, max=50, help="Replay N times (one batch).")] = 1,
     stt_model: Annotated[str | None, typer.Option(
         help="Path of another CTranslate2 Whisper model (e.g. Whisper base).")] = None,
+    stt: Annotated[str, typer.Option(help="Speech-to-text backend (registered name).")]
+    = "faster-whisper",
+    tts: Annotated[str, typer.Option(help="The agent's text-to-speech backend.")] = "piper",
+    caller_tts: Annotated[str, typer.Option(
+        help="The caller's voice when a caller turn has no usable audio.")] = "piper-caller",
+    llm_backend: Annotated[str | None, typer.Option(
+        help="An LLM backend registered by name (a plugin's); default: chosen from --model "
+             "and --llm-base-url.")] = None,
     checks: ChecksOpt = None,
     similarity: SimilarityOpt = None,
     figures: FiguresOpt = "png",
@@ -147,26 +122,22 @@ def call(
     json_out: JsonOpt = False,
 ) -> None:
     """Replay a real call against the (changed) agent and show what changed."""
+    check_provider(provider)
     if mode not in ("scripted", "turn", "adaptive"):
         raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
-    report = ReportOptions(checks=checks, similarity=similarity, figures=figures,
-                           judge_model=judge_model, judge_base_url=judge_base_url)
-    report.compare_ready()
-    pairs = list(set_ or [])
-    if temperature is not None:
-        pairs.append(f"model.temperature={temperature}")
-    if seed is not None:
-        pairs.append(f"model.seed={seed}")
-    options = ReplayOptions(mode=mode, model=model,  # type: ignore[arg-type]
-                            llm_base_url=llm_base_url, llm_api_key=llm_api_key, seed=seed,
-                            runs=runs, live_tools=live_tools, tool_mocks=_mocks(mock or []),
-                            stt_model=stt_model,
-                            checks=[c.model_dump(mode="json", exclude_none=True,
-                                                 exclude={"api_key"}) for c in report.checks])
-    run_replay(call_id, provider=provider, directory=directory, prompt_file=prompt_file,
-               overrides_file=overrides, pairs=pairs, options=options, report=report,
-               json_out=json_out)
-
+    request = ReplayRequest.from_files(
+        CallRef(call_id=call_id, provider=provider, directory=directory,
+                base_url=base_url),
+        overrides_file=overrides, prompt_file=prompt_file, checks_file=checks,
+        set=list(set_ or []), mode=mode, model=model, llm_base_url=llm_base_url,
+        temperature=temperature, seed=seed, runs=runs, stt_model=stt_model, stt=stt, tts=tts,
+        caller_tts=caller_tts, llm=llm_backend,
+        tool_mocks=parse_mocks(mock or []), live_tools=live_tools,
+        report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
+                              judge_base_url=judge_base_url))
+    results = run_request(request, Secrets(provider_api_key=api_key, llm_api_key=llm_api_key),
+                          json_out=json_out)
+    finish([r.comparison for r in results])
 
 
 @replays_app.command("list")
@@ -178,11 +149,13 @@ def replays_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Replays, newest first."""
+    check_provider(provider, stored=True)
     rows = open_store().replays.list(call_id=call_id, provider=provider, limit=limit)
     if json_out:
         print_json([r.model_dump(mode="json") for r in rows])
     elif not rows:
-        err.print("no replays yet; run `voicereplay call <call-id>` (or `voicereplay demo`)")
+        err.print("no replays yet; run `voicereplay call <call-id>` (or `voicereplay demo`)",
+                  markup=False)
     else:
         out.print(render.replay_table(rows))
 
@@ -195,22 +168,12 @@ def replays_show(
     json_out: JsonOpt = False,
 ) -> None:
     """One replay beside its baseline call: the comparison again (no files are rewritten)."""
-    store = open_store()
-    replay = store.replays.get(replay_id)
-    call = store.get_call(replay.call_id, replay.call_provider)
-    checks = checks_of(replay)
-    judged = stored_judgements(replay)
-    report = ReportOptions(similarity=similarity)
-    comparison = report.compare(store, call, replay, [c for c in checks
-                                                      if c.type != "llm_judge"], write=False)
-    for check in checks:  # the judge's verdict as stored, instead of judging again
-        if check.type == "llm_judge":
-            comparison.checks.append(judged.get(("llm_judge", check.label), CheckResult(
-                name=check.label, type="llm_judge", status="error",
-                message="no stored verdict; `voicereplay compare` judges it again")))
+    report = report_options(similarity=similarity, figures=None, judge_model=None,
+                            judge_base_url=None)
+    result = pipeline.show_replay(open_store(), replay_id, similarity=report.similarity,
+                                  settings=settings())
     if json_out:
-        print_json({**replay.model_dump(mode="json"),
-                    "comparison": comparison.model_dump(mode="json")})
+        print_json(result.to_json())
         return
-    out.print(render.replay_view(call, replay))
-    out.print(comparison_view(comparison, call, replay))
+    out.print(render.replay_view(result.call, result.replay))
+    out.print(comparison_view(result.comparison, result.call, result.replay))

@@ -43,7 +43,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -57,13 +57,10 @@ from pydantic import (
 )
 
 from voicereplay.compare import turns as turn_units
-from voicereplay.compare.judge import Judge, format_tool_call
+from voicereplay.compare.judge import Judge, JudgeFor, format_tool_call
 from voicereplay.compare.model import CheckResult, Comparison, Evidence
 from voicereplay.errors import ConfigError, VoiceReplayError
 from voicereplay.models import Call, Replay, ToolCall, Turn
-
-if TYPE_CHECKING:
-    from voicereplay.snapshot import AgentSnapshot
 
 __all__ = [
     "CHECK_TYPES",
@@ -277,7 +274,8 @@ class LlmJudge(_Check):
     rubric: str = Field(min_length=1)
     model: str | None = None
     base_url: str | None = None
-    api_key: str | None = None
+    # used for this run only: never serialized (report.json, a stored replay, a job payload)
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
 
     def describe(self) -> str:
         rubric = " ".join(self.rubric.split())
@@ -409,12 +407,13 @@ def evaluate(
     comparison: Comparison,
     *,
     judge: Judge | None = None,
-    snapshot: AgentSnapshot | None = None,
+    judge_for: JudgeFor | None = None,
 ) -> list[CheckResult]:
     """One result per check, in order. An ``llm_judge`` check that names a ``model`` or
-    ``base_url`` gets its own judge (resolved with ``snapshot``'s model provider for a bare
-    model name); otherwise it uses ``judge``, and is an error without one."""
-    context = _Context(call, replay, comparison, judge, snapshot)
+    ``base_url`` gets its own judge from ``judge_for`` (the pipeline builds judges; a check's
+    judge that cannot be built is an error result); otherwise it uses ``judge``, and is an
+    error without one."""
+    context = _Context(call, replay, comparison, judge, judge_for)
     results: list[CheckResult] = []
     for check in checks:
         try:
@@ -435,12 +434,12 @@ def _result(check: _Check, status: Literal["pass", "fail", "error"], message: st
 
 class _Context:
     def __init__(self, call: Call, replay: Replay, comparison: Comparison,
-                 judge: Judge | None, snapshot: AgentSnapshot | None) -> None:
+                 judge: Judge | None, judge_for: JudgeFor | None) -> None:
         self.call = call
         self.replay = replay
         self.comparison = comparison
         self.judge = judge
-        self.snapshot = snapshot
+        self.judge_for = judge_for
         self.turns: list[Turn] = list(replay.turns)
         self.replies = turn_units.agent_replies(self.turns)
         self._judges: dict[tuple[str | None, str | None, str | None], Judge] = {}
@@ -611,9 +610,11 @@ class _Context:
         if check.model is not None or check.base_url is not None:
             key = (check.model, check.base_url, check.api_key)
             if key not in self._judges:
+                if self.judge_for is None:
+                    return _result(check, "error", "no judge can be built for this check's "
+                                                   "model here")
                 try:
-                    self._judges[key] = Judge.from_choice(check.model, check.base_url,
-                                                          check.api_key, self.snapshot)
+                    self._judges[key] = self.judge_for(*key)
                 except VoiceReplayError as exc:
                     return _result(check, "error", f"the judge model cannot be used: "
                                                    f"{exc.message}")

@@ -18,7 +18,7 @@ from voicereplay.compare.align import align
 from voicereplay.compare.checks import Check, evaluate
 from voicereplay.compare.divergence import find_divergence
 from voicereplay.compare.fidelity import flakiness, measure
-from voicereplay.compare.judge import Judge
+from voicereplay.compare.judge import Judge, JudgeFor
 from voicereplay.compare.latency import baseline_latencies, latency_stats, replay_latencies
 from voicereplay.compare.metrics import metric_rows, side_metrics
 from voicereplay.compare.model import (
@@ -33,7 +33,6 @@ from voicereplay.compare.similarity import Similarity, scorer
 from voicereplay.compare.speech import speech_of
 from voicereplay.compare.wer import word_errors
 from voicereplay.models import Call, Replay
-from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["compare", "has_overrides", "scored_alignment"]
 
@@ -66,7 +65,7 @@ def compare(
     reference: Replay | None = None,
     checks: Sequence[Check] = (),
     judge: Judge | None = None,
-    snapshot: AgentSnapshot | None = None,
+    judge_for: JudgeFor | None = None,
     similarity: Similarity | None = None,
     baseline_model: str | None = None,
     replay_model: str | None = None,
@@ -78,9 +77,9 @@ def compare(
     ``batch``: every replay of the same ``--runs N`` batch (``replay`` included) for flakiness;
     ``reference``: a replay of the same call with no overrides, whose fidelity this comparison
     states when ``replay`` has overrides; ``baseline_model`` / ``replay_model``: the LLM names
-    priced; ``snapshot``: the agent the replay ran (an ``llm_judge`` check naming a model uses its
-    provider and key); ``audio``: measure speech activity from the recordings (else from turn times
-    only).
+    priced; ``judge`` / ``judge_for``: the default judge and the builder of a judge an
+    ``llm_judge`` check names (see :func:`~voicereplay.compare.checks.evaluate`); ``audio``:
+    measure speech activity from the recordings (else from turn times only).
     """
     scoring = similarity or scorer()
     rows = scored_alignment(call, replay, scoring)
@@ -128,7 +127,7 @@ def compare(
     )
     if checks:
         comparison.checks = evaluate(checks, call, replay, comparison, judge=judge,
-                                     snapshot=snapshot)
+                                     judge_for=judge_for)
     return comparison
 
 

@@ -1,15 +1,13 @@
 """An LLM judge: does a replay satisfy a rubric a person wrote in plain words?
 
-:class:`Judge` wraps any :class:`~voicereplay.simulate.stages.LanguageModel` (the same backends
-a replay uses). It shows the model the rubric, the baseline call's transcript (context) and the
-replay's transcript (the one judged), agent turns numbered the way a comparison numbers them
-(:mod:`voicereplay.compare.turns`) and tool calls shown as ``name(arg='value')``, and asks for
-one JSON object ``{"reasoning": "...", "pass": true|false}`` through
-``ChatRequest.response_format``, at temperature 0 with a fixed seed.
-
-The embedded SmolLM2 (``llama-cpp``) is asked for that shape as a JSON schema, which its
-grammar enforces; other backends get ``{"type": "json_object"}``, which every
-OpenAI-compatible server understands. The answer is parsed leniently (the first JSON object in
+:class:`Judge` asks any :class:`JudgeModel`; the pipeline adapts the LLM backends a replay uses
+to it (:mod:`voicereplay.pipeline.judging`), so nothing here builds a model. It shows the model
+the rubric, the baseline call's transcript (context) and the replay's transcript (the one
+judged), agent turns numbered the way a comparison numbers them (:mod:`voicereplay.compare.turns`)
+and tool calls shown as ``name(arg='value')``, and asks for one JSON object
+``{"reasoning": "...", "pass": true|false}`` (:data:`VERDICT_SCHEMA`; the embedded model's
+grammar enforces it, other backends are asked for a JSON object), at temperature 0 with a fixed
+seed. The answer is parsed leniently (the first JSON object in
 the text; ``pass`` may be a bool or ``"pass"``/``"fail"``); an answer that does not parse is a
 :class:`Verdict` with ``passed=None`` whose reasoning carries the raw answer.
 """
@@ -18,23 +16,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from voicereplay.compare import turns as turn_units
-from voicereplay.errors import ConfigError
 from voicereplay.models import Call, Replay, ToolCall, Turn
-from voicereplay.simulate.stages import ChatRequest, LanguageModel
-
-if TYPE_CHECKING:
-    from voicereplay.snapshot import AgentSnapshot
 
 __all__ = [
     "JUDGE_SEED",
     "VERDICT_SCHEMA",
     "Judge",
+    "JudgeFor",
+    "JudgeModel",
     "Verdict",
     "format_tool_call",
     "parse_verdict",
@@ -42,7 +37,6 @@ __all__ = [
 ]
 
 JUDGE_SEED = 7
-JUDGE_CONTEXT = 8192  # tokens of context for the embedded model (SmolLM2 was trained on 8k)
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -75,93 +69,58 @@ class Verdict(BaseModel):
     raw: str
 
 
-class Judge:
-    """Judges replays against rubrics with ``llm``.
+class JudgeModel(Protocol):
+    """What a judge needs of an LLM: one chat answer as text.
 
-    ``model`` names the judge in reports (default: the model the backend serves);
-    ``response_format`` is what the request asks for (default: a JSON schema for the
-    ``llama-cpp`` backend, ``{"type": "json_object"}`` for any other).
+    The pipeline adapts a replay's LLM backend to it (:mod:`voicereplay.pipeline.judging`);
+    ``name`` names the judge in reports. ``response_format`` is OpenAI's (``json_object`` or a
+    ``json_schema``); a backend that cannot constrain its output may ignore it.
     """
 
-    def __init__(
-        self,
-        llm: LanguageModel,
-        *,
-        model: str | None = None,
-        response_format: dict[str, Any] | None = None,
-        seed: int = JUDGE_SEED,
-        max_tokens: int | None = 600,
-    ) -> None:
-        self.llm = llm
-        self.model = model or _model_name(llm)
-        if response_format is None:
-            response_format = (
-                {"type": "json_schema",
-                 "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}
-                if llm.name == "llama-cpp" else {"type": "json_object"})
-        self.response_format = response_format
+    name: str
+
+    def answer(self, messages: list[dict[str, str]], *, schema: dict[str, Any],
+               seed: int, max_tokens: int | None) -> str: ...
+
+
+JudgeFor = Callable[[str | None, str | None, str | None], "Judge"]
+"""Builds the judge an ``llm_judge`` check names: (model, base_url, api_key) → Judge."""
+
+
+class Judge:
+    """Judges replays against rubrics with ``model`` (at temperature 0, a fixed seed)."""
+
+    def __init__(self, model: JudgeModel, *, seed: int = JUDGE_SEED,
+                 max_tokens: int | None = 600) -> None:
+        self.llm = model
+        self.model = model.name
         self.seed = seed
         self.max_tokens = max_tokens
 
     def __repr__(self) -> str:
-        return f"Judge({self.model!r}, llm={self.llm!r})"
+        return f"Judge({self.model!r})"
 
-    @classmethod
-    def from_choice(
-        cls,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        snapshot: AgentSnapshot | None = None,
-    ) -> Judge:
-        """A judge from the same choices as ``voicereplay call --model``: ``"local"`` (the
-        embedded SmolLM2, also the default when neither ``model`` nor ``base_url`` is given),
-        a ``.gguf`` path, or a model name (served by ``base_url``, else by the snapshot's model
-        provider with its API key). Raises :class:`ConfigError` for a choice that cannot judge.
-        """
-        from voicereplay.simulate.llm_endpoints import LOCAL, resolve_llm
-        from voicereplay.simulate.stages import LLMS
-        from voicereplay.snapshot import ModelConfig
-
-        if model == "recorded":
-            raise ConfigError("the recorded model cannot judge a replay; choose 'local' (the "
-                              "embedded SmolLM2), a .gguf path, or a model name")
-        backend = None
-        if model == LOCAL or (model is None and base_url is None):
-            backend, model = "llama-cpp", None
-        config = snapshot.model if snapshot is not None else ModelConfig()
-        name, options = resolve_llm(config, backend=backend, base_url=base_url,
-                                    api_key=api_key, model_name=model)
-        if name == "llama-cpp":
-            options = {**options, "n_ctx": JUDGE_CONTEXT, "seed": JUDGE_SEED}
-        return cls(LLMS.create(name, **options))
-
-    def request(self, rubric: str, call: Call, replay: Replay) -> ChatRequest:
-        """The chat request :meth:`judge` sends."""
+    def messages(self, rubric: str, call: Call, replay: Replay) -> list[dict[str, str]]:
+        """The chat :meth:`judge` sends."""
         prompt = "\n\n".join([
             f"Rubric: {rubric.strip()}",
             "Baseline call (the original, for context):\n" + transcript(call.turns),
             "Replay (judge this one):\n" + transcript(replay.turns),
             "Does the agent in the replay satisfy the rubric? Answer with the JSON object only.",
         ])
-        return ChatRequest(
-            messages=[{"role": "system", "content": SYSTEM_PROMPT},
-                      {"role": "user", "content": prompt}],
-            temperature=0.0,
-            seed=self.seed,
-            max_tokens=self.max_tokens,
-            response_format=self.response_format,
-        )
+        return [{"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": prompt}]
 
     def judge(self, rubric: str, call: Call, replay: Replay) -> Verdict:
         """The verdict on ``replay`` (a replay of ``call``). A backend failure raises its
-        :class:`~voicereplay.errors.StageError`; an answer that does not parse is a verdict
-        with ``passed=None``."""
-        result = self.llm.complete(self.request(rubric, call, replay))
-        passed, reasoning = parse_verdict(result.text)
+        :class:`~voicereplay.errors.VoiceReplayError`; an answer that does not parse is a
+        verdict with ``passed=None``."""
+        text = self.llm.answer(self.messages(rubric, call, replay), schema=VERDICT_SCHEMA,
+                               seed=self.seed, max_tokens=self.max_tokens)
+        passed, reasoning = parse_verdict(text)
         if passed is None:
-            reasoning = f"the judge's answer is not a JSON verdict: {result.text!r}"
-        return Verdict(passed=passed, reasoning=reasoning, model=self.model, raw=result.text)
+            reasoning = f"the judge's answer is not a JSON verdict: {text!r}"
+        return Verdict(passed=passed, reasoning=reasoning, model=self.model, raw=text)
 
 
 def transcript(turns: Sequence[Turn]) -> str:
@@ -225,13 +184,6 @@ def _as_verdict(value: Any) -> bool | None:
     if isinstance(value, str):
         return _PASS_WORDS.get(value.strip().lower())
     return None
-
-
-def _model_name(llm: LanguageModel) -> str:
-    if llm.model_name:
-        return llm.model_name
-    base_url = getattr(llm, "base_url", None)
-    return f"{llm.name} ({base_url})" if base_url else llm.name
 
 
 def _one_line(text: str) -> str:

@@ -14,6 +14,7 @@ The baseline's tokens and LLM cost come from the provider's cost breakdown when 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,12 @@ def load_prices(path: Path | None = None, *, explicit: bool = True) -> dict[str,
 def _price(path: Path, model: str, entry: Any) -> Price:
     try:
         if isinstance(entry, Mapping) and set(entry) <= {"input", "output"}:
-            return float(entry["input"]), float(entry["output"])
+            price = float(entry["input"]), float(entry["output"])
+            if not all(math.isfinite(p) and p >= 0 for p in price):
+                raise ConfigError(f"{path}: {model}: prices must be finite numbers of USD "
+                                  f"per 1M tokens, 0 or more (got {entry['input']!r}, "
+                                  f"{entry['output']!r})")
+            return price
     except (KeyError, TypeError, ValueError):
         pass
     raise ConfigError(f"{path}: {model}: expected {{input: <USD per 1M tokens>, "

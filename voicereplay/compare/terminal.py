@@ -12,11 +12,13 @@ from voicereplay.compare.align import call_text
 from voicereplay.compare.model import AlignedTurn, Comparison, MetricRow, WerTurn
 from voicereplay.compare.summary import divergence_line, fidelity_line
 from voicereplay.models import Call, Replay
+from voicereplay.render import add_row
 
 __all__ = ["comparison_view"]
 
 _VERDICT = {"better": "green", "worse": "red", "same": "dim"}
-_STATUS = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "error": "[yellow]ERROR[/]"}
+_STATUS = {"pass": Text("PASS", style="green"), "fail": Text("FAIL", style="red"),
+           "error": Text("ERROR", style="yellow")}
 
 
 def _num(value: float | None, unit: str) -> str:
@@ -84,7 +86,7 @@ def _transcript(comparison: Comparison, call: Call, replay: Replay) -> Table:
             if spoken is not None and row.status == "matched" and spoken.wer > 0:
                 right.append(f"\nheard: {spoken.hypothesis}  (WER {spoken.wer:.0%})", style="dim")
             label = Text(f"caller {row.number}", style="green")
-            table.add_row(label, left if row.baseline_turns else Text("—", style="dim"),
+            add_row(table, label, left if row.baseline_turns else Text("—", style="dim"),
                           right if row.replay_turns else Text("—", style="dim"), "")
             continue
         left, right = _diff_cells(row)
@@ -99,7 +101,7 @@ def _transcript(comparison: Comparison, call: Call, replay: Replay) -> Table:
         if row.number == diverged:
             label.append("\ndiverges", style="bold red")
         sim = "" if row.similarity is None else f"{row.similarity:.2f}"
-        table.add_row(label, left if row.status != "inserted" else Text("—", style="dim"),
+        add_row(table, label, left if row.status != "inserted" else Text("—", style="dim"),
                       right if row.status != "dropped" else Text("—", style="dim"), sim)
     return table
 
@@ -115,7 +117,7 @@ def _metrics(comparison: Comparison) -> Table:
     table.add_column("replay", justify="right")
     table.add_column("Δ", justify="right")
     for row in comparison.metrics:
-        table.add_row(row.label, _num(row.baseline, _unit(row)), _num(row.replay, _unit(row)),
+        add_row(table, row.label, _num(row.baseline, _unit(row)), _num(row.replay, _unit(row)),
                       _delta(row))
     return table
 
@@ -125,7 +127,7 @@ def _latency(comparison: Comparison) -> Table:
     for name in ("turn", "baseline", "source", "replay", "stt", "llm ttft", "tts ttfa"):
         table.add_column(name, justify="right" if name != "source" else "left")
     for t in comparison.latency:
-        table.add_row(str(t.turn), _num(t.baseline, "s"), t.baseline_source or "—",
+        add_row(table, str(t.turn), _num(t.baseline, "s"), t.baseline_source or "—",
                       _num(t.replay, "s"), _num(t.stt, "s"), _num(t.llm_ttft, "s"),
                       _num(t.tts_ttfa, "s"))
     return table
@@ -144,7 +146,7 @@ def _checks(comparison: Comparison) -> Table:
             detail.append("\n" + evidence, style="dim")
         if check.reasoning:
             detail.append(f"\njudge ({check.judge_model}): {check.reasoning}", style="italic")
-        table.add_row(check.name, _STATUS[check.status], detail)
+        add_row(table, check.name, _STATUS[check.status], detail)
     return table
 
 
@@ -154,24 +156,24 @@ def comparison_view(comparison: Comparison, call: Call, replay: Replay) -> Rende
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("call", f"{comparison.call_provider}:{comparison.call_id}")
-    head.add_row("replay", f"{info.id}  ({info.mode}, {info.backends.get('llm', '?')})")
+    add_row(head, "call", f"{comparison.call_provider}:{comparison.call_id}")
+    add_row(head, "replay", f"{info.id}  ({info.mode}, {info.backends.get('llm', '?')})")
     overrides = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in info.overrides.items())
-    head.add_row("overrides", overrides or "none")
-    head.add_row("divergence", divergence_line(comparison))
-    head.add_row("similarity", "—" if comparison.similarity is None else
+    add_row(head, "overrides", overrides or "none")
+    add_row(head, "divergence", divergence_line(comparison))
+    add_row(head, "similarity", "—" if comparison.similarity is None else
                  f"{comparison.similarity:.2f} ({comparison.similarity_method})")
-    head.add_row("fidelity", fidelity_line(comparison))
+    add_row(head, "fidelity", fidelity_line(comparison))
     if comparison.fidelity.note:
-        head.add_row("", Text(comparison.fidelity.note, style="dim"))
+        add_row(head, "", Text(comparison.fidelity.note, style="dim"))
     if comparison.word_errors:
         errors = comparison.word_errors
-        head.add_row("caller STT", f"WER {errors.wer:.1%} · CER {errors.cer:.1%} against the "
+        add_row(head, "caller STT", f"WER {errors.wer:.1%} · CER {errors.cer:.1%} against the "
                                    "provider's transcript")
     if comparison.checks:
         passed = sum(c.status == "pass" for c in comparison.checks)
         style = "green" if passed == len(comparison.checks) else "red"
-        head.add_row("checks", f"[{style}]{passed}/{len(comparison.checks)} passed[/]")
+        add_row(head, "checks", Text(f"{passed}/{len(comparison.checks)} passed", style=style))
     parts: list[RenderableType] = [Panel(head, title="comparison", expand=False),
                                    _transcript(comparison, call, replay)]
     if comparison.tool_changes:

@@ -9,7 +9,6 @@ fidelity), the LLM names to price — builds the judge only when a check needs o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from voicereplay.compare.checks import Check
 from voicereplay.compare.comparison import compare, has_overrides, recordings_dir
@@ -20,6 +19,8 @@ from voicereplay.compare.similarity import scorer
 from voicereplay.config import Settings
 from voicereplay.errors import NotStoredError
 from voicereplay.models import Call, Replay
+from voicereplay.pipeline.judging import build_judge, judge_factory
+from voicereplay.pipeline.request import ReportOptions
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
@@ -67,39 +68,37 @@ def compare_replay(
     *,
     batch: Sequence[Replay] | None = None,
     checks: Sequence[Check] = (),
-    similarity: str | None = None,
-    figures: str | None = "png",
-    out_dir: Path | None = None,
-    judge_model: str | None = None,
-    judge_base_url: str | None = None,
-    judge_api_key: str | None = None,
+    report: ReportOptions | None = None,
+    write: bool = True,
     settings: Settings | None = None,
+    judge_api_key: str | None = None,
 ) -> Comparison:
-    """The comparison of ``replay`` with ``call``; report files written unless ``figures`` is
-    None (into ``out_dir``, else the replay's audio folder). ``batch``: the replays of
-    ``replay``'s batch when the caller has them (else they are read from the store)."""
-    from voicereplay.compare.judge import Judge
-
+    """The comparison of ``replay`` with ``call``; report files written when ``write`` and
+    ``report.figures`` are set (into ``report.out_dir``, else the replay's audio folder).
+    ``batch``: the replays of ``replay``'s batch when the caller has them (else they are read
+    from the store). The judge of ``llm_judge`` checks is built here, never in ``compare``."""
+    report = report or ReportOptions()
     settings = settings or Settings.from_env()
     snapshot = _snapshot(store, replay.snapshot_id)
     base = _snapshot(store, replay.base_snapshot_id)
     judge = None
-    if any(c.type == "llm_judge" for c in checks):
-        judge = Judge.from_choice(judge_model, judge_base_url, judge_api_key, snapshot)
+    if any(c.type == "llm_judge" and c.model is None and c.base_url is None for c in checks):
+        judge = build_judge(report.judge_model, report.judge_base_url, judge_api_key,
+                            snapshot, settings)
     comparison = compare(
         call, replay,
         batch=replay_batch(store, replay) if batch is None else batch,
         reference=find_reference(store, replay) if has_overrides(replay) else None,
-        checks=checks, judge=judge, snapshot=snapshot,
-        similarity=scorer(similarity or settings.similarity),
+        checks=checks, judge=judge, judge_for=judge_factory(snapshot, settings),
+        similarity=scorer(report.similarity or settings.similarity),
         prices=load_prices(settings.default_prices_file,
                            explicit=settings.prices_file is not None),
         baseline_model=base.model.name if base else None,
         replay_model=replay.backends.get("llm_model") or (
             snapshot.model.name if snapshot else None),
     )
-    if figures is not None:
-        folder = out_dir or recordings_dir(replay)
+    if write and report.figures is not None:
+        folder = report.out_dir or recordings_dir(replay)
         if folder is not None:
-            write_reports(comparison, call, replay, folder, figures=figures)
+            write_reports(comparison, call, replay, folder, figures=report.figures)
     return comparison

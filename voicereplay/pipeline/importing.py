@@ -42,6 +42,7 @@ class ImportOutcome:
     error: str | None = None
     exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
+    exception: VoiceReplayError | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -49,6 +50,7 @@ class ImportOutcome:
 
     def fail(self, exc: VoiceReplayError) -> ImportOutcome:
         self.status, self.error, self.exit_code = "failed", str(exc), exc.exit_code
+        self.exception = exc
         return self
 
 

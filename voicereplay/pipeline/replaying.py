@@ -37,6 +37,7 @@ class ReplayOptions:
     model: str | None = None  # "local", "recorded", a .gguf path, or a model name
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    llm: str | None = None  # a registered LLM backend by name (a plugin's, a test's fake)
     stt: str = "faster-whisper"
     stt_model: str | None = None
     tts: str = "piper"
@@ -48,20 +49,21 @@ class ReplayOptions:
     checks: list[dict[str, Any]] = field(default_factory=list)  # attached to every replay
 
 
-def build_llm(call: Call, snapshot: AgentSnapshot, options: ReplayOptions) -> LanguageModel:
+def build_llm(call: Call, snapshot: AgentSnapshot, options: ReplayOptions,
+              settings: Settings | None = None) -> LanguageModel:
     """The LLM backend for this replay (see :func:`voicereplay.simulate.llm_endpoints`)."""
     from voicereplay.simulate.backends.recorded import recorded_steps
     from voicereplay.simulate.llm_endpoints import resolve_llm
 
     choice = options.model
-    backend = None
+    backend = options.llm
     if choice == "local":
         backend, choice = "llama-cpp", None
     elif choice == "recorded":
         backend, choice = "recorded", None
     name, kwargs = resolve_llm(snapshot.model, backend=backend, base_url=options.llm_base_url,
                                api_key=options.llm_api_key, model_name=choice,
-                               env=Settings.from_env().api_keys)
+                               env=settings.api_keys if settings else {})
     if name == "recorded":
         speaks_first = snapshot.first_message_mode == "agent-speaks-first"
         kwargs = {**kwargs, "steps": recorded_steps(call, skip_first_message=speaks_first)}
@@ -76,6 +78,7 @@ def replay_call(
     base_snapshot: AgentSnapshot | None = None,
     overrides: dict[str, Any] | None = None,
     options: ReplayOptions | None = None,
+    settings: Settings | None = None,
     on_progress: Progress | None = None,
 ) -> list[Replay]:
     """Replay ``call`` against ``snapshot`` ``options.runs`` times; returns the stored replays."""
@@ -89,7 +92,7 @@ def replay_call(
     recordings = local_recordings(call.recordings)
     say("loading models")
     stt_options = {"model_path": options.stt_model} if options.stt_model else {}
-    llm = build_llm(call, snapshot, options)
+    llm = build_llm(call, snapshot, options, settings)
     engine = ReplayEngine(
         stt=STT.create(options.stt, **stt_options),
         llm=llm,

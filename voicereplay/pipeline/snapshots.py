@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from voicereplay.errors import ConfigError, NotStoredError
+from voicereplay.errors import NotStoredError
+from voicereplay.pipeline.request import read_prompt, read_yaml
 from voicereplay.snapshot import AgentSnapshot, Overrides
 from voicereplay.store import Store
 
-__all__ = ["apply_overrides", "demo_dir", "load_overrides", "read_text", "resolve_snapshot"]
+__all__ = ["apply_overrides", "demo_dir", "load_overrides", "resolve_snapshot"]
 
 
 def resolve_snapshot(
@@ -43,7 +44,7 @@ def apply_overrides(
     """The snapshot with a YAML overrides file, then a prompt file, then ``--set`` pairs."""
     data: dict[str, Any] = load_overrides(overrides_file) if overrides_file else {}
     if prompt_file is not None:
-        data["system_prompt"] = read_text(prompt_file)
+        data["system_prompt"] = read_prompt(prompt_file)
     base = Overrides.parse(data, source=str(overrides_file or prompt_file or "overrides"))
     overrides = Overrides.from_pairs(pairs, base=base)
     return snapshot.apply(overrides)
@@ -51,17 +52,7 @@ def apply_overrides(
 
 def load_overrides(path: Path) -> dict[str, Any]:
     """The mapping in a YAML (or JSON) overrides file; checked by :meth:`Overrides.parse`."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
+    return read_yaml(path, "overrides")
 
 
 def demo_dir() -> Path:
@@ -71,10 +62,3 @@ def demo_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return package.parent / "fixtures" / "demo"
-
-
-def read_text(path: Path) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
