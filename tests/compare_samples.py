@@ -273,7 +273,7 @@ def _metrics() -> tuple[SideMetrics, SideMetrics, list[MetricRow]]:
         row("agent_turns", "agent turns", "", 6, 6, None),
         row("tool_calls", "tool calls", "", 1, 1, None),
         row("agent_wpm", "agent words per minute", "wpm", 152.0, 158.0, None),
-        row("talk_ratio", "agent talk ratio", "", 0.676, 0.661, None),
+        row("talk_ratio", "agent talk ratio", "ratio", 0.676, 0.661, None),
         row("silence", "silence", "s", 11.87, 12.64, "lower"),
         row("interruptions", "interruptions", "", 0, 0, "lower"),
         row("latency_p50", "response latency p50", "s", 1.059, 1.218, "lower"),

@@ -22,6 +22,7 @@ from voicereplay.compare.model import (
     CheckResult,
     Comparison,
     MetricRow,
+    MetricUnit,
     ToolChange,
     WordOp,
 )
@@ -93,15 +94,8 @@ def _plain(value: float | None, digits: int = 2) -> str:
 
 def _kind(row: MetricRow) -> str:
     """How a metric row's values read: seconds, ratio, usd, or plain."""
-    unit = row.unit.strip().lower()
-    key = row.key.lower()
-    if unit in {"s", "sec", "secs", "second", "seconds"}:
-        return "seconds"
-    if unit in {"ratio", "fraction", "share", "%", "percent"} or key.endswith("ratio"):
-        return "ratio"
-    if unit in {"usd", "$", "us$", "dollars"} or "cost" in key:
-        return "usd"
-    return "plain"
+    return {MetricUnit.SECONDS: "seconds", MetricUnit.RATIO: "ratio",
+            MetricUnit.USD: "usd"}.get(row.unit, "plain")
 
 
 def _usd(value: float | None) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from voicereplay.compare.model import MetricRow, SideMetrics
+from voicereplay.compare.model import MetricRow, MetricUnit, SideMetrics
 from voicereplay.compare.turns import agent_replies, caller_turns
 from voicereplay.models import Turn
 
@@ -128,29 +128,33 @@ def _wpm(words: int, spans: list[Span]) -> float | None:
 class _Metric:
     key: str
     label: str
-    unit: str
+    unit: MetricUnit
     value: Callable[[SideMetrics], float | int | None]
     better: Literal["lower", "higher"] | None
     tolerance: float  # |delta| below this is "same"
 
 
+_S, _N, _WPM, _TOK = MetricUnit.SECONDS, MetricUnit.COUNT, MetricUnit.WORDS_PER_MINUTE, \
+    MetricUnit.TOKENS
 _METRICS: tuple[_Metric, ...] = (
-    _Metric("duration", "duration", "s", lambda m: m.duration, None, 0.5),
-    _Metric("agent_turns", "agent turns", "", lambda m: m.agent_turns, None, 0.5),
-    _Metric("caller_turns", "caller turns", "", lambda m: m.caller_turns, None, 0.5),
-    _Metric("tool_calls", "tool calls", "", lambda m: m.tool_calls, None, 0.5),
-    _Metric("agent_wpm", "agent words per minute", "wpm", lambda m: m.agent_wpm, None, 5.0),
-    _Metric("caller_wpm", "caller words per minute", "wpm", lambda m: m.caller_wpm, None, 5.0),
-    _Metric("talk_ratio", "agent talk ratio", "", lambda m: m.talk_ratio, None, 0.02),
-    _Metric("silence", "silence", "s", lambda m: m.silence, "lower", 0.5),
-    _Metric("interruptions", "interruptions", "", lambda m: m.interruptions, "lower", 0.5),
-    _Metric("latency_p50", "response latency p50", "s", lambda m: m.latency.p50, "lower", 0.05),
-    _Metric("latency_p90", "response latency p90", "s", lambda m: m.latency.p90, "lower", 0.05),
-    _Metric("latency_max", "response latency max", "s", lambda m: m.latency.max, "lower", 0.05),
-    _Metric("prompt_tokens", "prompt tokens", "tokens", lambda m: m.tokens.prompt, None, 0.5),
-    _Metric("completion_tokens", "completion tokens", "tokens", lambda m: m.tokens.completion,
+    _Metric("duration", "duration", _S, lambda m: m.duration, None, 0.5),
+    _Metric("agent_turns", "agent turns", _N, lambda m: m.agent_turns, None, 0.5),
+    _Metric("caller_turns", "caller turns", _N, lambda m: m.caller_turns, None, 0.5),
+    _Metric("tool_calls", "tool calls", _N, lambda m: m.tool_calls, None, 0.5),
+    _Metric("agent_wpm", "agent words per minute", _WPM, lambda m: m.agent_wpm, None, 5.0),
+    _Metric("caller_wpm", "caller words per minute", _WPM, lambda m: m.caller_wpm, None, 5.0),
+    _Metric("talk_ratio", "agent talk ratio", MetricUnit.RATIO, lambda m: m.talk_ratio, None,
+            0.02),
+    _Metric("silence", "silence", _S, lambda m: m.silence, "lower", 0.5),
+    _Metric("interruptions", "interruptions", _N, lambda m: m.interruptions, "lower", 0.5),
+    _Metric("latency_p50", "response latency p50", _S, lambda m: m.latency.p50, "lower", 0.05),
+    _Metric("latency_p90", "response latency p90", _S, lambda m: m.latency.p90, "lower", 0.05),
+    _Metric("latency_max", "response latency max", _S, lambda m: m.latency.max, "lower", 0.05),
+    _Metric("prompt_tokens", "prompt tokens", _TOK, lambda m: m.tokens.prompt, None, 0.5),
+    _Metric("completion_tokens", "completion tokens", _TOK, lambda m: m.tokens.completion,
             None, 0.5),
-    _Metric("llm_cost", "LLM cost", "USD", lambda m: m.tokens.cost_usd, "lower", 0.0001),
+    _Metric("llm_cost", "LLM cost", MetricUnit.USD, lambda m: m.tokens.cost_usd, "lower",
+            0.0001),
 )
 
 

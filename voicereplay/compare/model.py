@@ -14,6 +14,7 @@ as turn 1; a reply is every agent, tool-call and tool-result turn between two ca
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +23,7 @@ from voicereplay.models import ToolCall
 
 __all__ = [
     "SCHEMA_VERSION",
+    "MetricUnit",
     "AlignedTurn",
     "CheckResult",
     "Comparison",
@@ -41,7 +43,7 @@ __all__ = [
     "WordErrors",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: MetricRow.unit is a MetricUnit (talk ratio: "ratio")
 
 
 class _Model(BaseModel):
@@ -156,12 +158,23 @@ class SideMetrics(_Model):
     tokens: TokenUsage = Field(default_factory=TokenUsage)
 
 
+class MetricUnit(StrEnum):
+    """What a metric's numbers measure; every renderer formats a value by its unit."""
+
+    COUNT = ""  # turns, tool calls, interruptions
+    SECONDS = "s"
+    WORDS_PER_MINUTE = "wpm"
+    RATIO = "ratio"  # a share from 0 to 1, shown as a percentage
+    TOKENS = "tokens"
+    USD = "USD"
+
+
 class MetricRow(_Model):
     """One line of the metrics table: baseline, replay, delta, and whether that is better."""
 
     key: str
     label: str
-    unit: str = ""
+    unit: MetricUnit = MetricUnit.COUNT
     baseline: float | None = None
     replay: float | None = None
     delta: float | None = None

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from voicereplay.compare.align import call_text
-from voicereplay.compare.model import AlignedTurn, Comparison, MetricRow, WerTurn
+from voicereplay.compare.model import AlignedTurn, Comparison, MetricRow, MetricUnit, WerTurn
 from voicereplay.compare.summary import divergence_line, fidelity_line
 from voicereplay.models import Call, Replay
 from voicereplay.render import add_row
@@ -21,29 +21,24 @@ _STATUS = {"pass": Text("PASS", style="green"), "fail": Text("FAIL", style="red"
            "error": Text("ERROR", style="yellow")}
 
 
-def _num(value: float | None, unit: str) -> str:
+def _num(value: float | None, unit: MetricUnit) -> str:
     if value is None:
         return "—"
-    if unit == "%":
+    if unit is MetricUnit.RATIO:
         return f"{value:.0%}"
-    if unit == "$":
+    if unit is MetricUnit.USD:
         return f"-${-value:.4f}" if value < 0 else f"${value:.4f}"
-    if unit == "s":
+    if unit is MetricUnit.SECONDS:
         return f"{value:.2f}s"
     return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
-
-
-def _unit(row: MetricRow) -> str:
-    return "%" if row.key.endswith("ratio") else "$" if row.unit == "USD" else row.unit
 
 
 def _delta(row: MetricRow) -> Text:
     if row.delta is None:
         return Text("—", style="dim")
     sign = "+" if row.delta > 0 else "" if row.delta < 0 else "±"
-    unit = _unit(row)
-    shown = (f"{sign}{row.delta * 100:.0f} pts" if unit == "%"
-             else f"{sign}{_num(row.delta, unit)}")
+    shown = (f"{sign}{row.delta * 100:.0f} pts" if row.unit is MetricUnit.RATIO
+             else f"{sign}{_num(row.delta, row.unit)}")
     return Text(shown, style=_VERDICT.get(row.verdict or "", ""))
 
 
@@ -117,7 +112,7 @@ def _metrics(comparison: Comparison) -> Table:
     table.add_column("replay", justify="right")
     table.add_column("Δ", justify="right")
     for row in comparison.metrics:
-        add_row(table, row.label, _num(row.baseline, _unit(row)), _num(row.replay, _unit(row)),
+        add_row(table, row.label, _num(row.baseline, row.unit), _num(row.replay, row.unit),
                       _delta(row))
     return table
 
@@ -127,9 +122,10 @@ def _latency(comparison: Comparison) -> Table:
     for name in ("turn", "baseline", "source", "replay", "stt", "llm ttft", "tts ttfa"):
         table.add_column(name, justify="right" if name != "source" else "left")
     for t in comparison.latency:
-        add_row(table, str(t.turn), _num(t.baseline, "s"), t.baseline_source or "—",
-                      _num(t.replay, "s"), _num(t.stt, "s"), _num(t.llm_ttft, "s"),
-                      _num(t.tts_ttfa, "s"))
+        seconds = MetricUnit.SECONDS
+        add_row(table, str(t.turn), _num(t.baseline, seconds), t.baseline_source or "—",
+                _num(t.replay, seconds), _num(t.stt, seconds), _num(t.llm_ttft, seconds),
+                _num(t.tts_ttfa, seconds))
     return table
 
 
