@@ -522,3 +522,20 @@ def test_parse_checks_names_its_source() -> None:
     with pytest.raises(ConfigError, match=r"^inline: check 1 \(agent_ends_call\): unknown "
                                           r"field 'turn'; fields are name$"):
         parse_checks([{"type": "agent_ends_call", "turn": 2}], "inline")
+
+
+def test_checks_stored_in_a_replay_read_back_the_same() -> None:
+    from voicereplay.checks import ToolCalled
+    from voicereplay.models import Replay
+
+    checks = parse_checks([
+        {"type": "tool_called", "tool": "x", "arguments": {"a": "1", "n": None,
+                                                            "b": {"regex": "z"}}},
+        {"type": "llm_judge", "rubric": "polite", "api_key": "sk-never-stored"},
+    ], "checks.yaml") + [ToolCalled(tool="y")]
+    replay = Replay(id="r", call_provider="vapi", call_id="c", snapshot_id="s", checks=checks)
+    text = replay.model_dump_json()
+    assert "sk-never-stored" not in text and '"n":{"equals":null}' in text
+    again = Replay.model_validate_json(text).checks
+    assert again[0] == checks[0] and again[2] == checks[2]
+    assert again[1].model_dump() == {"type": "llm_judge", "rubric": "polite"}

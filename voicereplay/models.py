@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voicereplay.checks import Check
+
 __all__ = [
     "Analysis",
     "Replay",
@@ -247,8 +249,8 @@ class Replay(_Model):
     warnings: list[str] = Field(
         default_factory=list, description="fallbacks taken, e.g. a caller turn synthesized"
     )
-    checks: list[dict[str, Any]] = Field(
-        default_factory=list, description="checks attached to the replay (see compare.checks)")
+    checks: list[Check] = Field(
+        default_factory=list, description="checks attached to the replay (voicereplay.checks)")
     divergence: dict[str, Any] | None = Field(
         default=None,
         description=(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicereplay.compare.checks import Check, parse_checks
+from voicereplay.checks import Check
 from voicereplay.compare.comparison import recordings_dir
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.config import Settings
@@ -116,8 +116,7 @@ def replay_options(request: ReplayRequest, settings: Settings, secrets: Secrets
         seed=request.seed, runs=request.runs, live_tools=request.live_tools,
         tool_mocks=dict(request.tool_mocks), stt_model=request.stt_model,
         llm=request.llm, stt=request.stt, tts=request.tts, caller_tts=request.caller_tts,
-        checks=[c.model_dump(mode="json", exclude_none=True, exclude={"api_key"})
-                for c in request.checks])
+        checks=list(request.checks))
 
 
 def run_call(
@@ -170,7 +169,7 @@ def _similarity_ready(name: str | None) -> None:
 
 def checks_of(replay: Replay) -> list[Check]:
     """The checks attached to a stored replay."""
-    return parse_checks(replay.checks, f"replay {replay.id[:12]}") if replay.checks else []
+    return list(replay.checks)
 
 
 def stored_judgements(replay: Replay) -> dict[tuple[str, str], CheckResult]:

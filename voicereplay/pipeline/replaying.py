@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from voicereplay.checks import Check
 from voicereplay.config import Settings
 from voicereplay.errors import SimulationError, VoiceReplayError
 from voicereplay.models import Call, Replay, ReplayMode, local_recordings
@@ -46,7 +47,7 @@ class ReplayOptions:
     runs: int = 1
     live_tools: bool = False
     tool_mocks: dict[str, Any] = field(default_factory=dict)
-    checks: list[dict[str, Any]] = field(default_factory=list)  # attached to every replay
+    checks: list[Check] = field(default_factory=list)  # attached to every replay
 
 
 def build_llm(call: Call, snapshot: AgentSnapshot, options: ReplayOptions,
