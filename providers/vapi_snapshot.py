@@ -171,8 +171,28 @@ def _rendered(text: str | None, call: Call, role: Role) -> str | None:
     said = next((t.text for t in call.turns if t.role == role and t.text), None)
     if said is None:
         return text
-    literal = [re.escape(part) for part in _TEMPLATE_TAG.split(text)]
-    return said if re.fullmatch(".*?".join(literal), said, re.DOTALL) else text
+    return said if _fits(_TEMPLATE_TAG.split(text), said) else text
+
+
+def _fits(pieces: list[str], said: str) -> bool:
+    """Whether ``said`` is ``pieces`` in order with any text in each gap between them.
+
+    The first piece must start ``said`` and the last must end it; the ones between are found
+    left to right, each at its first place after the one before. Taking the first place is
+    never wrong (it leaves the most room for the rest), so this is one pass over ``said``
+    instead of a backtracking regular expression, which takes exponential time on a prompt
+    with several tags that does not match.
+    """
+    first, *middle, last = pieces
+    if not said.startswith(first):
+        return False
+    at = len(first)
+    for piece in middle:
+        found = said.find(piece, at)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return len(said) - len(last) >= at and said.endswith(last)
 
 
 def _deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

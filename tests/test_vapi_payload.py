@@ -540,6 +540,38 @@ def test_unresolved_template_tags_take_the_prompt_the_call_used() -> None:
         'Today is {{"now" | date: "%A"}}. Be kind.')
 
 
+def test_a_prompt_with_many_tags_that_the_call_does_not_match_is_kept_at_once() -> None:
+    # 12 unset tags between short words, against a 2,000-word system message that has every
+    # word but not the ending: a backtracking regex (".*?" between the pieces) takes about
+    # n**12 steps here and never finishes; the linear match answers at once.
+    tags = " ".join(f"and {{{{v{i}}}}}" for i in range(12))
+    template = f"You help {tags} and then stop."
+    assistant = samples.assistant()
+    assistant["model"]["messages"][0]["content"] = template
+    payload = samples.call()
+    said = "You help " + " ".join(["and so"] * 1000) + " and then go on."
+    payload["artifact"]["messages"][0]["message"] = said
+    assert build_snapshot(parse_call(payload), assistant).system_prompt == template
+    payload["artifact"]["messages"][0]["message"] = said.replace("go on.", "stop.")
+    assert build_snapshot(parse_call(payload), assistant).system_prompt == (
+        said.replace("go on.", "stop."))
+
+
+def test_template_match_agrees_with_a_full_regex_match() -> None:
+    import random
+    import re
+
+    from voicereplay.providers.vapi_snapshot import _fits
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        pieces = ["".join(rng.choice("ab") for _ in range(rng.randint(0, 2)))
+                  for _ in range(rng.randint(2, 4))]
+        said = "".join(rng.choice("ab") for _ in range(rng.randint(0, 7)))
+        expected = re.fullmatch(".*?".join(map(re.escape, pieces)), said, re.DOTALL) is not None
+        assert _fits(pieces, said) is expected, (pieces, said)
+
+
 @pytest.mark.parametrize(
     ("mode", "ours"),
     [("assistant-speaks-first", "agent-speaks-first"),
