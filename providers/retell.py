@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -27,7 +26,7 @@ from voicereplay.errors import AuthError, NotFoundError, PayloadError, Recording
 from voicereplay.models import Call, Recording
 from voicereplay.providers import retell_payload
 from voicereplay.providers.base import CallProvider
-from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
 from voicereplay.snapshot import AgentSnapshot
 
@@ -61,7 +60,8 @@ class RetellProvider(CallProvider):
 
     # -- calls ------------------------------------------------------------------------------
     def get_call(self, call_id: str) -> Call:
-        body = self.http.get_json(f"/v2/get-call/{quote(call_id, safe='')}", what=f"call {call_id}")
+        path = f"/v2/get-call/{path_segment(call_id, 'call id')}"
+        body = self.http.get_json(path, what=f"call {call_id}")
         return retell_payload.parse_call(body, source=f"Retell get-call {call_id}")
 
     def list_calls(
@@ -120,7 +120,7 @@ class RetellProvider(CallProvider):
             )
         version = call.agent_version
         agent = self.http.get_config_json(
-            f"/get-agent/{quote(call.agent_id, safe='')}",
+            f"/get-agent/{path_segment(call.agent_id, 'agent id', error=PayloadError)}",
             what=f"agent {call.agent_id}{_at(version)} (for call {call.call_id})",
             params={"version": version} if version is not None else None,
         )
@@ -140,7 +140,7 @@ class RetellProvider(CallProvider):
                 )
             llm_version = engine.get("version")
             llm = self.http.get_config_json(
-                f"/get-retell-llm/{quote(llm_id, safe='')}",
+                f"/get-retell-llm/{path_segment(llm_id, 'LLM id', error=PayloadError)}",
                 what=f"Retell LLM {llm_id}{_at(llm_version)} (for call {call.call_id})",
                 params={"version": llm_version} if llm_version is not None else None,
             )
@@ -220,13 +220,16 @@ def _factory(
     api_key: str | None = None,
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    timeout: float | None = None,
     **_: Any,
 ) -> RetellProvider:
+    """Options given win over the environment (``Settings``); ``timeout`` is seconds per try."""
     settings = Settings.from_env()
     return RetellProvider(
         api_key or settings.retell_api_key,
         base_url or settings.retell_base_url,
         transport=transport,
+        timeout=timeout if timeout is not None else settings.http_timeout,
     )
 
 

@@ -21,17 +21,22 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from voicereplay.config import Settings
-from voicereplay.errors import NotFoundError, PayloadError, ProviderError, RecordingError
+from voicereplay.errors import (
+    ConfigError,
+    NotFoundError,
+    PayloadError,
+    ProviderError,
+    RecordingError,
+)
 from voicereplay.models import Call, Recording, RecordingKind
 from voicereplay.providers import vapi_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.fields import parse_timestamp
-from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
 from voicereplay.snapshot import AgentSnapshot
 
@@ -271,9 +276,8 @@ def _iso(when: datetime) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PayloadError(f"the {what} is empty", source="Vapi")
-    return quote(value.strip(), safe="")
+    """A call id (given by the user) or an id from a payload, as one path segment."""
+    return path_segment(value, what, error=ConfigError if what == "call id" else PayloadError)
 
 
 def _raw_text(raw: Mapping[str, Any], key: str) -> str | None:
@@ -295,13 +299,16 @@ def _factory(
     api_key: str | None = None,
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    timeout: float | None = None,
     **_: Any,
 ) -> VapiProvider:
+    """Options given win over the environment (``Settings``); ``timeout`` is seconds per try."""
     settings = Settings.from_env()
     return VapiProvider(
         api_key or settings.vapi_api_key,
         base_url or settings.vapi_base_url,
         transport=transport,
+        timeout=timeout if timeout is not None else settings.http_timeout,
     )
 
 
