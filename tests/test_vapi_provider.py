@@ -18,6 +18,7 @@ from tests.fakes.vapi_api import FakeVapiData, make_vapi_app
 from voicereplay.artifacts import ArtifactStore
 from voicereplay.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     PayloadError,
     ProviderUnavailable,
@@ -135,8 +136,11 @@ def test_call_ids_are_quoted_into_the_path() -> None:
         return httpx.Response(404, json={})
 
     with pytest.raises(NotFoundError):
+        _provider(handler).get_call("a b?c#d")
+    assert paths == ["/call/a%20b%3Fc%23d"]
+    with pytest.raises(ConfigError, match="not an id"):  # never sent, not even quoted
         _provider(handler).get_call("../assistant/x")
-    assert paths == ["/call/..%2Fassistant%2Fx"]
+    assert len(paths) == 1
 
 
 # -- listing ---------------------------------------------------------------------------------
