@@ -33,6 +33,7 @@ from voicereplay.errors import (
     RateLimitError,
     VoiceReplayError,
 )
+from voicereplay.providers.fields import check_depth
 from voicereplay.retry import RetryPolicy, parse_retry_after
 
 __all__ = ["ProviderHTTP", "path_segment"]
@@ -251,13 +252,19 @@ class ProviderHTTP:
 
     def _json(self, response: httpx.Response, what: str) -> Any:
         try:
-            return response.json()
+            body = response.json()
+        except RecursionError:
+            raise PayloadError(
+                f"{self._name} answered {what} with JSON nested too deep to read",
+            ) from None
         except ValueError as exc:
             raise PayloadError(
                 f"{self._name} answered {what} with something that is not JSON "
                 f"({response.headers.get('content-type', 'no content type')}); "
                 "check the base URL",
             ) from exc
+        check_depth(body, source=f"{self._name} {what}")
+        return body
 
 
 def _snippet(response: httpx.Response, mask: Callable[[str], str]) -> str:

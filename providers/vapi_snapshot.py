@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call, Role
-from voicereplay.providers.fields import Obj
+from voicereplay.providers.fields import Obj, check_depth
 from voicereplay.providers.vapi_fields import call_object
 from voicereplay.snapshot import (
     AgentSnapshot,
@@ -88,6 +88,7 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
             "a <call>.assistant.json file beside the call"
         )
     what = f"Vapi assistant for call {call.call_id}"
+    check_depth(assistant, source=what)
     config = Obj.of(assistant, what=what)
     view = call_object(call.raw, None, what)
 
