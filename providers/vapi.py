@@ -4,7 +4,8 @@
     call = provider.get_call("1f2e…")           # GET /call/{id}
     for call in provider.list_calls(since=...): # GET /call, paged by moving the createdAt window
         ...
-    snapshot = provider.get_snapshot(call)      # inline assistant, or GET /assistant/{id}
+    snapshot = provider.get_snapshot(call)      # inline assistant, or GET /assistant/{id},
+                                                # and GET /tool/{id} for its model.toolIds
 
 Retries and error translation live in :class:`~voicereplay.providers.http.ProviderHTTP`.
 Recordings are private: ``GET /call/{id}/<kind>-recording`` answers 302 to a short-lived signed
@@ -157,7 +158,16 @@ class VapiProvider(CallProvider):
                     "assistant JSON beside it (<call>.assistant.json)",
                     source="Vapi",
                 )
-        return vapi_payload.build_snapshot(call, assistant)
+        tools: dict[str, Any] = {}
+        for tool_id in vapi_payload.referenced_tool_ids(call, assistant):
+            try:
+                tools[tool_id] = self.http.get_config_json(
+                    f"/tool/{_segment(tool_id, 'tool id')}",
+                    what=f"tool {tool_id} (model.toolIds, for call {call.call_id})",
+                )
+            except NotFoundError:
+                pass  # deleted since the call: build_snapshot leaves it out with a warning
+        return vapi_payload.build_snapshot(call, assistant, tools)
 
     def _squad_assistant(self, call: Call, squad_id: str) -> tuple[Any, str | None]:
         """The first member of squad ``squad_id``: its inline assistant or its assistant id."""

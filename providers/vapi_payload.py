@@ -36,13 +36,18 @@ from voicereplay.models import (
 from voicereplay.providers.fields import Obj, check_depth, to_epoch_ms
 from voicereplay.providers.vapi_fields import call_object
 from voicereplay.providers.vapi_messages import parse_messages, parse_transcript
-from voicereplay.providers.vapi_snapshot import build_snapshot, embedded_assistant
+from voicereplay.providers.vapi_snapshot import (
+    build_snapshot,
+    embedded_assistant,
+    referenced_tool_ids,
+)
 
 __all__ = [
     "build_snapshot",
     "embedded_assistant",
     "is_vapi",
     "parse_call",
+    "referenced_tool_ids",
 ]
 
 CALL_TYPES: dict[str, CallType] = {

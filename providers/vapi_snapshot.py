@@ -7,11 +7,28 @@ call's ``assistantOverrides`` are deep-merged over it first, as Vapi did for the
 Template tags left after that (Liquid such as ``{{"now" | date: "%A"}}``) are resolved by
 taking the text the call actually used, when the call's own system message (or first agent
 turn) matches the template.
+
+The current schema's fields are read first, the 2024 ones as fallbacks:
+
+=================================  ==========================================================
+current                            legacy (2024)
+=================================  ==========================================================
+``model.messages`` (system)        ``model.systemPrompt``
+``model.tools``, ``model.toolIds`` ``model.functions``
+``server.url``                     ``serverUrl``
+``startSpeakingPlan.waitSeconds``  ``responseDelaySeconds``
+an ``endCall`` tool                ``endCallFunctionEnabled``
+(none)                             ``silenceTimeoutSeconds`` (still documented)
+=================================  ==========================================================
+
+``model.toolIds`` name tools stored apart (``GET /tool/{id}``); the caller passes them in
+``tools_by_id`` (:func:`referenced_tool_ids` lists the ids to fetch).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -34,7 +51,9 @@ from voicereplay.snapshot import (
     substitute_variables,
 )
 
-__all__ = ["build_snapshot", "embedded_assistant"]
+__all__ = ["build_snapshot", "embedded_assistant", "referenced_tool_ids"]
+
+log = logging.getLogger(__name__)
 
 FIRST_MESSAGE_MODES = {
     "assistant-speaks-first": "agent-speaks-first",
@@ -76,8 +95,39 @@ def _first_member(holders: list[Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnapshot:
-    """Freeze the assistant that handled ``call`` (None: use the one inline in the call)."""
+def referenced_tool_ids(call: Call, assistant: Mapping[str, Any] | None) -> list[str]:
+    """The ``model.toolIds`` of the assistant and of the call's overrides, in order."""
+    models: list[Any] = []
+    if isinstance(assistant, Mapping):
+        models.append(assistant.get("model"))
+    holders: list[Any] = [call.raw]
+    message = call.raw.get("message")
+    if isinstance(message, Mapping):
+        holders = [message, message.get("call")]
+    member = _first_member(holders)
+    for holder in [*holders, member]:
+        overrides = holder.get("assistantOverrides") if isinstance(holder, Mapping) else None
+        if isinstance(overrides, Mapping):
+            models.append(overrides.get("model"))
+    ids: list[str] = []
+    for model in models:
+        listed = model.get("toolIds") if isinstance(model, Mapping) else None
+        for tool_id in listed if isinstance(listed, list) else []:
+            if isinstance(tool_id, str) and tool_id and tool_id not in ids:
+                ids.append(tool_id)
+    return ids
+
+
+def build_snapshot(
+    call: Call,
+    assistant: Mapping[str, Any] | None,
+    tools_by_id: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AgentSnapshot:
+    """Freeze the assistant that handled ``call`` (None: use the one inline in the call).
+
+    ``tools_by_id`` holds the tools ``model.toolIds`` names (``GET /tool/{id}`` bodies); an id
+    not in it is left out with a warning.
+    """
     if assistant is None:
         assistant = embedded_assistant(call.raw)
     if assistant is None:
@@ -133,7 +183,7 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
                 temperature=model.number("temperature"),
                 max_tokens=model.integer("maxTokens"),
             ),
-            tools=tuple(_tools(config, model)),
+            tools=tuple(_tools(config, model, tools_by_id or {}, call.call_id)),
             voice=VoiceConfig(
                 provider=voice.string("provider"),
                 voice_id=voice.ident("voiceId"),
@@ -239,9 +289,23 @@ def _system_prompt(model: Obj) -> str | None:
     return model.string("systemPrompt") or None
 
 
-def _tools(config: Obj, model: Obj) -> list[ToolSpec]:
+def _tools(
+    config: Obj, model: Obj, tools_by_id: Mapping[str, Mapping[str, Any]], call_id: str
+) -> list[ToolSpec]:
     default_url = config.section("server").string("url") or config.string("serverUrl")
-    tools = [_tool(item, default_url) for item in model.objects("tools")]
+    items = model.objects("tools")
+    inline = {item.string("id") for item in items}
+    for index, tool_id in enumerate(model.strings("toolIds")):
+        if tool_id in inline:
+            continue
+        stored = tools_by_id.get(tool_id)
+        if stored is None:
+            log.warning("Vapi call %s: tool %s (model.toolIds) is not available; the snapshot "
+                        "leaves it out", call_id, tool_id)
+            continue
+        items.append(model.child(stored, f"{model.where('toolIds')}[{index}] (tool {tool_id})"))
+        inline.add(tool_id)
+    tools = [_tool(item, default_url) for item in items]
     for function in model.objects("functions"):
         tools.append(_spec(function, kind="function",
                            server_url=function.string("serverUrl") or default_url))
@@ -315,9 +379,10 @@ def _turn_taking(config: Obj, transcriber: Obj) -> TurnTaking:
     endpointing = None if endpointing_ms is None else round(endpointing_ms / 1000, 4)
     if endpointing is None:
         endpointing = config.section("startSpeakingPlan").number("waitSeconds")
+    wait = config.section("startSpeakingPlan").number("waitSeconds")
     return TurnTaking(
         endpointing=endpointing,
-        response_delay=config.number("responseDelaySeconds"),
+        response_delay=wait if wait is not None else config.number("responseDelaySeconds"),
         silence_timeout=config.number("silenceTimeoutSeconds"),
         max_duration=config.number("maxDurationSeconds"),
         end_call_phrases=tuple(config.strings("endCallPhrases")),
