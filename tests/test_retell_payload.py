@@ -98,7 +98,9 @@ def test_words_give_turn_timings_in_seconds() -> None:
 
 
 def test_tool_invocations_with_string_and_object_arguments() -> None:
-    call = parse_call(sample_call())
+    payload = sample_call()
+    payload["transcript_with_tool_calls"][7]["arguments"] = {"day": "friday"}  # seen in logs
+    call = parse_call(payload)
     roles = [t.role for t in call.turns]
     assert roles == [
         "agent", "user", "agent", "tool_call", "tool_result", "agent", "user",
