@@ -260,7 +260,7 @@ class ProviderHTTP:
         except ValueError as exc:
             raise PayloadError(
                 f"{self._name} answered {what} with something that is not JSON "
-                f"({response.headers.get('content-type', 'no content type')}); "
+                f"({self._mask(response.headers.get('content-type', 'no content type'))[:80]}); "
                 "check the base URL",
             ) from exc
         check_depth(body, source=f"{self._name} {what}")
