@@ -232,7 +232,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
     payload: Any = body
     if isinstance(body, bytes | str):
         try:
-            payload = json.loads(body)
+            payload = json.loads(body.removeprefix("\ufeff") if isinstance(body, str) else body)
         except (ValueError, RecursionError) as exc:
             raise PayloadError(f"the body is not JSON ({exc})", source=source) from exc
     if not isinstance(payload, Mapping) or not isinstance(payload.get("message"), Mapping):

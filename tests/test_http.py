@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -233,3 +235,15 @@ def test_vapi_and_retell_refuse_dot_ids_before_any_request(bad: str) -> None:
         with pytest.raises(ConfigError, match="not an id"):
             provider.get_call(bad)
     assert requests == []
+
+
+def test_webhook_bodies_with_a_byte_order_mark_are_read() -> None:
+    from tests.fakes import retell_samples, vapi_samples
+    from voicereplay.providers import retell, vapi
+
+    report = json.dumps(vapi_samples.report())
+    for body in ("\ufeff" + report, b"\xef\xbb\xbf" + report.encode()):
+        assert vapi.parse_webhook(body).call_id == vapi_samples.report()["message"]["call"]["id"]
+    event = json.dumps({"event": "call_ended", "call": retell_samples.sample_call()})
+    for body in ("\ufeff" + event, b"\xef\xbb\xbf" + event.encode()):
+        assert retell.parse_webhook(body).call_id == retell_samples.sample_call()["call_id"]
