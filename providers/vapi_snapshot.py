@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -208,21 +207,51 @@ def build_snapshot(
         config.invalid(exc)
 
 
-_TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-
-
 def _rendered(text: str | None, call: Call, role: Role) -> str | None:
     """``text`` as the call rendered it, when template tags (``{{"now" | date: …}}``) are left.
 
     The call's first ``role`` turn is used only if it matches ``text`` with every tag as a
     wildcard, so a prompt is never swapped for an unrelated message.
     """
-    if text is None or not _TEMPLATE_TAG.search(text):
+    if text is None:
+        return None
+    pieces = _untagged(text)
+    if len(pieces) < 2:
         return text
     said = next((t.text for t in call.turns if t.role == role and t.text), None)
     if said is None:
         return text
-    return said if _fits(_TEMPLATE_TAG.split(text), said) else text
+    return said if _fits(pieces, said) else text
+
+
+_TAGS = (("{{", "}}"), ("{%", "%}"))
+
+
+def _untagged(text: str) -> list[str]:
+    """The text between template tags (``{{…}}``, ``{%…%}``): one piece when there is none.
+
+    The same pieces as splitting on the lazy regex ``{{.*?}}|{%.*?%}``, found in one pass: the
+    regex retries its ``.*?`` from every unclosed ``{{``, which is quadratic on a long prompt.
+    """
+    pieces: list[str] = []
+    start = at = 0
+    opens = [text.find(opener) for opener, _ in _TAGS]  # the next of each opener; -1: none
+    while True:
+        for kind, (opener, _) in enumerate(_TAGS):
+            if 0 <= opens[kind] < at:
+                opens[kind] = text.find(opener, at)
+        live = [(where, kind) for kind, where in enumerate(opens) if where >= 0]
+        if not live:
+            break
+        where, kind = min(live)
+        close = text.find(_TAGS[kind][1], where + 2)
+        if close < 0:  # never closed: no later opener of this kind is either
+            opens[kind] = -1
+            continue
+        pieces.append(text[start:where])
+        start = at = close + 2
+    pieces.append(text[start:])
+    return pieces
 
 
 def _fits(pieces: list[str], said: str) -> bool:

@@ -632,6 +632,30 @@ def test_template_match_agrees_with_a_full_regex_match() -> None:
         assert _fits(pieces, said) is expected, (pieces, said)
 
 
+def test_template_tags_are_found_in_one_pass() -> None:
+    import random
+    import re
+
+    from voicereplay.providers.vapi_snapshot import _untagged
+
+    tag = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)  # what the pieces must equal
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice("{}% a") for _ in range(rng.randint(0, 14)))
+        assert _untagged(text) == tag.split(text), text
+    # 200,000 unclosed "{{": the lazy regex rescans the rest of the text from each one (hours);
+    # the scan reads the text once
+    assert _untagged("{{ " * 200_000) == ["{{ " * 200_000]
+    assert _untagged("{% " * 200_000 + "%}") == ["", ""]
+
+
+def test_a_huge_prompt_with_unclosed_tags_is_kept() -> None:
+    assistant = samples.assistant()
+    assistant["model"]["messages"][0]["content"] = "{{ " * 100_000
+    snap = build_snapshot(parse_call(samples.call()), assistant)
+    assert snap.system_prompt == "{{ " * 100_000
+
+
 @pytest.mark.parametrize(
     ("mode", "ours"),
     [("assistant-speaks-first", "agent-speaks-first"),
