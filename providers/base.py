@@ -100,8 +100,8 @@ def _sniff_audio(chunks: Iterator[bytes], what: str) -> tuple[bytes, str]:
             break
     suffix = audio_suffix(head)
     if suffix is None:
-        described = f"starts with {head[:12]!r}" if head else "is empty"
-        raise RecordingError(
+        described = "no WAV, MP3, FLAC, OGG or M4A header" if head else "it is empty"
+        raise RecordingError(  # its bytes are not shown: they may be anything
             f"{what} is not audio ({described}); the URL may have expired or point to an "
             "error page",
             provider="recording",

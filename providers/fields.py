@@ -29,13 +29,39 @@ from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 
-__all__ = ["Obj", "describe", "parse_timestamp", "to_epoch_ms"]
+__all__ = ["MAX_DEPTH", "Obj", "check_depth", "describe", "parse_timestamp", "to_epoch_ms"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 # A number below this is epoch seconds, not milliseconds (1e11 ms is March 1973).
 _SECONDS_BELOW = 1e11
 _TOP = "(top level)"
+# Real payloads nest about 10 deep; past this, storing or copying them recurses too deep.
+MAX_DEPTH = 64
+
+
+def check_depth(value: Any, *, source: str | None = None, limit: int = MAX_DEPTH) -> None:
+    """Raise a PayloadError if ``value`` nests objects/lists more than ``limit`` deep.
+
+    Walks without recursion, so a payload nested thousands deep is reported, not a crash.
+    """
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 0, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = ((str(k), v) for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            children = ((f"[{i}]", v) for i, v in enumerate(item))
+        else:
+            continue
+        if depth >= limit:
+            shown = ".".join(path[:6]).replace(".[", "[")
+            raise PayloadError(
+                f"nests more than {limit} levels deep (at {shown or _TOP}"
+                f"{'…' if len(path) > 6 else ''}); no call payload does, so it is not read",
+                source=source,
+            )
+        stack.extend((child, depth + 1, (*path, key)) for key, child in children)
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -249,7 +275,8 @@ class Obj:
             return {}, None
         try:
             parsed = json.loads(value)
-        except (ValueError, RecursionError):
+            check_depth(parsed)
+        except (ValueError, RecursionError, PayloadError):  # too deep: kept as text
             return {}, value
         return (parsed, None) if isinstance(parsed, dict) else ({}, value)
 

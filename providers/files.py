@@ -10,11 +10,21 @@ The layout (the one ``fixtures/`` uses)::
     DIR/<stem>.assistant.json       Vapi GET /assistant/{id} body, when the call has none inline
     DIR/<stem>.agent.json           Retell GET /get-agent body
     DIR/<stem>.llm.json             Retell GET /get-retell-llm body
+
+A call whose JSON names its recordings by a relative name or a ``file://`` URL (an export with
+the recordings downloaded beside it: ``"stereoRecordingUrl": "stereo.wav"``,
+``artifact.recording.mono.customerUrl``, Retell ``recording_multi_channel_url``) gets those
+files, resolved against the call file's folder; ``<stem>.<kind>.wav`` wins when both exist.
+
+Nothing outside the folder is read: a reference that leaves it (``..``, an absolute path
+elsewhere, a symlink out of it) and a symlinked file that points out of it are refused with a
+warning. A file that is not UTF-8 JSON, or nests too deep, is one bad file, reported by name.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -22,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from voicereplay.errors import (
     ConfigError,
@@ -34,13 +45,15 @@ from voicereplay.errors import (
 from voicereplay.models import RECORDING_KINDS, Call, Recording
 from voicereplay.providers import retell_payload, vapi_payload
 from voicereplay.providers.base import CallProvider
+from voicereplay.providers.fields import MAX_DEPTH, check_depth
 from voicereplay.providers.registry import register
 from voicereplay.snapshot import AgentSnapshot
 
-__all__ = ["CallFile", "FilesProvider", "detect", "read_json", "scan"]
+__all__ = ["CallFile", "FilesProvider", "detect", "local_reference", "read_json", "scan"]
 
 SIDECARS = ("assistant", "agent", "llm")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +61,7 @@ class CallFile:
     path: Path
     recordings: dict[str, Path] = field(default_factory=dict)
     sidecars: dict[str, Path] = field(default_factory=dict)
+    refused: str | None = None  # why the call file is not read (a symlink out of the folder)
 
     @property
     def stem(self) -> str:
@@ -59,35 +73,82 @@ def scan(directory: Path) -> list[CallFile]:
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(f"{directory} is not a directory; pass --dir with exported call JSON")
+    root = directory.resolve()
     files = sorted(p for p in directory.iterdir() if p.is_file())
+    outside = {p for p in files if not p.resolve().is_relative_to(root)}
     calls: dict[str, CallFile] = {}
     for path in files:
         if path.suffix == ".json" and not any(path.name.endswith(f".{s}.json") for s in SIDECARS):
-            calls[path.stem] = CallFile(path)
+            calls[path.stem] = CallFile(path, refused=(
+                "is a symlink that leaves the folder, so it is not read" if path in outside
+                else None))
     for path in files:
         call_stem, _, middle = path.name.partition(".")
         call = calls.get(call_stem)
         if call is None:
             continue
         kind, _, suffix = middle.partition(".")
-        if kind in RECORDING_KINDS and f".{suffix}" in AUDIO_SUFFIXES:
+        known = (kind in RECORDING_KINDS and f".{suffix}" in AUDIO_SUFFIXES) or (
+            kind in SIDECARS and suffix == "json")
+        if known and path in outside:
+            log.warning("%s is a symlink that leaves %s; not read", path, directory)
+        elif kind in RECORDING_KINDS and f".{suffix}" in AUDIO_SUFFIXES:
             call.recordings[kind] = path
         elif kind in SIDECARS and suffix == "json":
             call.sidecars[kind] = path
     return list(calls.values())
 
 
-def read_json(path: Path) -> Any:
+def local_reference(url: str, folder: Path) -> tuple[Path | None, str | None]:
+    """The file a recording URL names inside ``folder``, and why not when it names none.
+
+    Relative names and ``file://`` URLs are resolved against ``folder``; ``http(s)://`` and
+    other URLs are not local (``(None, None)``). A reference that leaves the folder (``..``, an
+    absolute path elsewhere, a symlink out of it) or names no file is refused, never read:
+    ``(None, reason)``.
+    """
+    text = url.strip()
+    shown = repr(text[:200])
+    parts = urlsplit(text)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            return None, f"recording {shown} is on another host; not read"
+        name = unquote(parts.path)
+    elif len(parts.scheme) > 1:
+        return None, None  # http(s) and the like: not a local file
+    else:
+        name = text  # a relative name (or a Windows drive path, refused below)
+    root = Path(folder).resolve()
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        target: Path | None = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        target = None
+    if target is None or not target.is_relative_to(root):
+        return None, f"recording {shown} leaves the folder {folder}; refused, not read"
+    if not target.is_file():
+        return None, f"recording {shown} is not a file in {folder}; not imported"
+    return target, None
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file (a UTF-8 byte-order mark is allowed); too deep a nesting is a PayloadError."""
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
-        raise PayloadError(f"not UTF-8 text ({exc.reason})", source=str(path)) from exc
+        raise PayloadError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
     except json.JSONDecodeError as exc:
         raise PayloadError(
             f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", source=str(path)
-        ) from exc
+        ) from None
+    except RecursionError:
+        raise PayloadError(
+            f"nests more than {MAX_DEPTH} levels deep; no call payload does, so it is not read",
+            source=str(path),
+        ) from None
+    check_depth(payload, source=str(path))
+    return payload
 
 
 def detect(payload: Any, *, source: str | None = None) -> Literal["vapi", "retell"]:
@@ -110,11 +171,14 @@ class FilesProvider(CallProvider):
         self._by_id: dict[str, CallFile] = {}
         self._indexed = False
         self._lock = threading.Lock()
+        self.warnings: list[str] = []  # recordings refused or missing, one line each
 
     # -- reading ----------------------------------------------------------------------------
     def load(self, file: CallFile) -> Call:
         """Parse one call file; raises a VoiceReplayError naming the file if it is bad."""
         source = str(file.path)
+        if file.refused:
+            raise PayloadError(file.refused, source=source)
         payload = read_json(file.path)
         kind = detect(payload, source=source)
         parser = vapi_payload if kind == "vapi" else retell_payload
@@ -125,9 +189,27 @@ class FilesProvider(CallProvider):
         merged = [
             recordings.get(k, Recording(kind=k)).model_copy(update={"path": None})
             for k in RECORDING_KINDS
-            if k in file.recordings
+            if k in file.recordings or self._referenced(file, recordings.get(k)) is not None
         ]
         return call.model_copy(update={"recordings": merged})
+
+    def _referenced(self, file: CallFile, recording: Recording | None) -> Path | None:
+        """The local file the call's own URL names for ``recording``, if any (and allowed).
+
+        A refused reference is warned about once per file (and kept in ``self.warnings``).
+        """
+        if recording is None or not recording.url:
+            return None
+        path, problem = local_reference(recording.url, file.path.parent)
+        if problem is not None:
+            warning = f"{file.path.name}: {problem}"
+            with self._lock:
+                fresh = warning not in self.warnings
+                if fresh:
+                    self.warnings.append(warning)
+            if fresh:
+                log.warning("%s", warning)
+        return path
 
     def iter_loaded(self) -> Iterator[tuple[CallFile, Call | VoiceReplayError]]:
         """Every file with its call, or the error that file gave (so one bad file is skipped)."""
@@ -194,7 +276,7 @@ class FilesProvider(CallProvider):
         self, call: Call, recording: Recording
     ) -> AbstractContextManager[Iterator[bytes]]:
         file = self._file_for(call.call_id)
-        path = file.recordings.get(recording.kind)
+        path = file.recordings.get(recording.kind) or self._referenced(file, recording)
         if path is None:
             raise RecordingError(
                 f"call {call.call_id} has no {recording.kind} recording beside {file.path.name}",

@@ -1,36 +1,42 @@
 """The HTTP client every provider adapter talks through.
 
 One place owns retries and error translation: 429 (honouring ``Retry-After``), 5xx, timeouts
-and connection errors are retried with exponential backoff and jitter; 401/403/404 fail at once.
-Failures become :mod:`voicereplay.errors` types whose message names what was asked for (``what``,
-e.g. ``"call 1f2e…"``) and what to check. The API key is sent only as a header and never appears
-in a message. Tests inject an ``httpx`` transport.
+and connection errors are retried by the shared :class:`~voicereplay.retry.RetryPolicy`
+(exponential backoff and jitter); 401/403/404 fail at once. Failures become
+:mod:`voicereplay.errors` types whose message names what was asked for (``what``, e.g.
+``"call 1f2e…"``), how many tries took how long, and what to check. The API key is sent only as
+a header and is masked in every message, even when an error body echoes it. Tests inject an
+``httpx`` transport.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import email.utils
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from voicereplay.config import DEFAULT_HTTP_TIMEOUT
 from voicereplay.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     PayloadError,
     ProviderError,
     ProviderUnavailable,
     RateLimitError,
+    VoiceReplayError,
 )
+from voicereplay.providers.fields import check_depth
+from voicereplay.retry import RetryPolicy, parse_retry_after
 
-__all__ = ["ProviderHTTP"]
+__all__ = ["ProviderHTTP", "path_segment"]
 
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 
@@ -44,19 +50,24 @@ class ProviderHTTP:
         *,
         key_env: str,
         transport: httpx.BaseTransport | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_HTTP_TIMEOUT,
         max_retries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
         max_connections: int = 64,
     ) -> None:
         self.provider = provider
         self.key_env = key_env
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self._sleep = sleep
+        self.retry = retry or RetryPolicy(
+            attempts=max_retries + 1, backoff=backoff, max_backoff=max_backoff, sleep=sleep
+        )
+        self.max_retries = self.retry.attempts - 1
+        self.timeout = timeout
+        self._clock = clock
+        self._secrets = [api_key] if api_key else []
         headers = {"Accept": "application/json", "User-Agent": "voicereplay"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -99,31 +110,19 @@ class ProviderHTTP:
         return self._json(self.request("POST", path, what=what, json=body), what)
 
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(self.max_retries + 1):
+        started = self._clock()
+        for attempt in range(self.retry.attempts):
             try:
                 response = self.client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
-                if attempt < self.max_retries:
-                    self._sleep(self._delay(attempt))
-                    continue
-                raise ProviderUnavailable(
-                    f"{self._name}: {what} timed out after {attempt + 1} tries; "
-                    "the provider may be slow or down, try again later",
-                    provider=self.provider,
-                ) from exc
             except httpx.TransportError as exc:
-                if attempt < self.max_retries:
-                    self._sleep(self._delay(attempt))
+                if not self.retry.gives_up(attempt):
+                    self.retry.sleep(self.retry.delay(attempt))
                     continue
-                raise ProviderUnavailable(
-                    f"{self._name}: cannot reach {self.client.base_url} for {what} "
-                    f"({type(exc).__name__}); check the base URL and your network",
-                    provider=self.provider,
-                ) from exc
-            if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
-                self._sleep(self._delay(attempt, response))
+                raise self._unreachable(exc, what, attempt + 1, started) from exc
+            if response.status_code in _RETRY_STATUSES and not self.retry.gives_up(attempt):
+                self.retry.sleep(self._delay(attempt, response))
                 continue
-            self._raise_for_status(response, what)
+            self._raise_for_status(response, what, attempt + 1, started)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -137,7 +136,8 @@ class ProviderHTTP:
         storage URL) is fetched without it, as httpx already does for cross-host redirects.
         ``authorize=False`` never sends it, for URLs that are not the API's whatever their host.
         """
-        for attempt in range(self.max_retries + 1):
+        started = self._clock()
+        for attempt in range(self.retry.attempts):
             request = self.client.build_request("GET", url)
             foreign = (request.url.host, request.url.port) != (
                 self.client.base_url.host, self.client.base_url.port
@@ -147,23 +147,21 @@ class ProviderHTTP:
             try:
                 response = self.client.send(request, stream=True)
                 with contextlib.closing(response):
-                    if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
+                    retry = response.status_code in _RETRY_STATUSES
+                    if retry and not self.retry.gives_up(attempt):
                         delay = self._delay(attempt, response)
                     else:
                         if response.is_error:
                             response.read()
-                        self._raise_for_status(response, what)
+                        self._raise_for_status(response, what, attempt + 1, started)
                         yield self._guarded(response.iter_bytes(1 << 16), what)
                         return
             except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
-                    raise ProviderUnavailable(
-                        f"{self._name}: downloading {what} failed after {attempt + 1} tries "
-                        f"({type(exc).__name__}); try the import again",
-                        provider=self.provider,
-                    ) from exc
-                delay = self._delay(attempt)
-            self._sleep(delay)
+                if self.retry.gives_up(attempt):
+                    raise self._unreachable(exc, f"downloading {what}", attempt + 1,
+                                            started) from exc
+                delay = self.retry.delay(attempt)
+            self.retry.sleep(delay)
 
     # -- helpers ----------------------------------------------------------------------------
     def _guarded(self, chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
@@ -181,19 +179,43 @@ class ProviderHTTP:
     def _name(self) -> str:
         return {"vapi": "Vapi", "retell": "Retell"}.get(self.provider, self.provider)
 
-    def _delay(self, attempt: int, response: httpx.Response | None = None) -> float:
-        if response is not None:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None:
-                return min(retry_after, 60.0)
-        base = min(self.max_backoff, self.backoff * (2**attempt))
-        return base * (0.5 + random.random() / 2)
+    def _delay(self, attempt: int, response: httpx.Response) -> float:
+        return self.retry.delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
 
-    def _raise_for_status(self, response: httpx.Response, what: str) -> None:
+    def _mask(self, text: str) -> str:
+        """``text`` with the API key replaced, for error bodies that echo request headers."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _tries(self, tries: int, started: float) -> str:
+        return f"{tries} {'try' if tries == 1 else 'tries'} in {self._clock() - started:.1f} s"
+
+    def _unreachable(
+        self, exc: httpx.TransportError, what: str, tries: int, started: float
+    ) -> ProviderUnavailable:
+        spent = self._tries(tries, started)
+        if isinstance(exc, httpx.TimeoutException):
+            message = (
+                f"{self._name}: {what} timed out after {spent} ({self.timeout:g} s allowed per "
+                "try); the provider may be slow or down: try again later, or change the time "
+                "allowed with VOICEREPLAY_HTTP_TIMEOUT or --timeout"
+            )
+        else:
+            message = (
+                f"{self._name}: cannot reach {self.client.base_url} for {what} after {spent} "
+                f"({type(exc).__name__}); check the base URL and your network"
+            )
+        return ProviderUnavailable(self._mask(message), provider=self.provider)
+
+    def _raise_for_status(
+        self, response: httpx.Response, what: str, tries: int = 1, started: float | None = None
+    ) -> None:
         status = response.status_code
         if status < 400:
             return
         name = self._name
+        spent = self._tries(tries, self._clock() if started is None else started)
         if status in (401, 403):
             hint = (
                 f"check {self.key_env} (or --api-key): it must be a valid private key "
@@ -211,18 +233,18 @@ class ProviderHTTP:
             )
         if status == 429:
             raise RateLimitError(
-                f"{name}: rate limited on {what} (HTTP 429) after {self.max_retries + 1} tries; "
+                f"{name}: rate limited on {what} (HTTP 429) after {spent}; "
                 "wait a minute or lower --concurrency",
                 provider=self.provider,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500 or status == 408:
             raise ProviderUnavailable(
-                f"{name}: {what} failed with HTTP {status} after {self.max_retries + 1} tries; "
+                f"{name}: {what} failed with HTTP {status} after {spent}; "
                 "the provider is having trouble, try again later",
                 provider=self.provider, status=status,
             )
-        detail = _snippet(response)
+        detail = _snippet(response, self._mask)
         raise ProviderError(
             f"{name}: {what} was refused with HTTP {status}{': ' + detail if detail else ''}",
             provider=self.provider, status=status,
@@ -230,36 +252,48 @@ class ProviderHTTP:
 
     def _json(self, response: httpx.Response, what: str) -> Any:
         try:
-            return response.json()
+            body = response.json()
+        except RecursionError:
+            raise PayloadError(
+                f"{self._name} answered {what} with JSON nested too deep to read",
+            ) from None
         except ValueError as exc:
             raise PayloadError(
                 f"{self._name} answered {what} with something that is not JSON "
-                f"({response.headers.get('content-type', 'no content type')}); "
+                f"({self._mask(response.headers.get('content-type', 'no content type'))[:80]}); "
                 "check the base URL",
             ) from exc
+        check_depth(body, source=f"{self._name} {what}")
+        return body
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _snippet(response: httpx.Response) -> str:
+def _snippet(response: httpx.Response, mask: Callable[[str], str]) -> str:
+    """The error message of a response body, masked before it is cut (so no key prefix shows)."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
+    except (ValueError, RecursionError):
+        return mask(response.text)[:200].strip()
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):
             if isinstance(body.get(key), str | list):
-                return str(body[key])[:200]
-    return str(body)[:200]
+                return mask(str(body[key]))[:200]
+    return mask(str(body))[:200]
+
+
+def path_segment(
+    value: object, what: str, *, error: type[VoiceReplayError] = ConfigError
+) -> str:
+    """``value`` quoted as one URL path segment, or ``error`` before any request is made.
+
+    ``.`` and ``..`` (and ids with ``/``, ``\\`` or control characters) would be resolved as
+    paths and reach other endpoints (``GET /call/..`` is ``GET /``), so they are refused.
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise error(f"the {what} is empty")
+    if text in (".", "..") or any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise error(
+            f"the {what} {text[:80]!r} is not an id: ids cannot be '.' or '..' or hold '/', "
+            "'\\' or control characters"
+        )
+    return quote(text, safe="")

@@ -2,7 +2,7 @@
 
     provider = RetellProvider(api_key)          # or create("retell"), which reads RETELL_API_KEY
     call = provider.get_call("call_abc")        # GET /v2/get-call/{id}
-    for call in provider.list_calls(since=...): # POST /v2/list-calls, paged by pagination_key
+    for call in provider.list_calls(since=...): # POST /v3/list-calls (else /v2), paged
         ...
     snapshot = provider.get_snapshot(call)      # GET /get-agent + /get-retell-llm at the versions
 
@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -27,7 +26,7 @@ from voicereplay.errors import AuthError, NotFoundError, PayloadError, Recording
 from voicereplay.models import Call, Recording
 from voicereplay.providers import retell_payload
 from voicereplay.providers.base import CallProvider
-from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
 from voicereplay.snapshot import AgentSnapshot
 
@@ -55,13 +54,15 @@ class RetellProvider(CallProvider):
             "retell", base_url, api_key, key_env="RETELL_API_KEY", transport=transport,
             **http_options,
         )
+        self._list_api: int | None = None  # 3 or 2 once the API has answered a listing
 
     def close(self) -> None:
         self.http.close()
 
     # -- calls ------------------------------------------------------------------------------
     def get_call(self, call_id: str) -> Call:
-        body = self.http.get_json(f"/v2/get-call/{quote(call_id, safe='')}", what=f"call {call_id}")
+        path = f"/v2/get-call/{path_segment(call_id, 'call id')}"
+        body = self.http.get_json(path, what=f"call {call_id}")
         return retell_payload.parse_call(body, source=f"Retell get-call {call_id}")
 
     def list_calls(
@@ -71,19 +72,79 @@ class RetellProvider(CallProvider):
         until: datetime | None = None,
         limit: int | None = None,
     ) -> Iterator[Call]:
-        """Calls started in ``[since, until)``, newest first, one page at a time."""
+        """Calls started in ``[since, until)``, newest first, one page at a time.
+
+        ``POST /v3/list-calls`` (the current API) first; an account whose API answers it 404
+        is listed with ``POST /v2/list-calls`` from then on.
+        """
+        count = 0
+        pages = self._v2_pages if self._list_api == 2 else self._v3_pages
+        for item in pages(since, until, limit):
+            yield self._full_call(item)
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def _size(self, limit: int | None, listed: int) -> int:
+        size = min(self.page_size, MAX_PAGE_SIZE)
+        return size if limit is None else min(size, limit - listed)
+
+    def _v3_pages(
+        self, since: datetime | None, until: datetime | None, limit: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """List items from ``/v3/list-calls``: an opaque cursor and ``has_more``, no transcripts."""
+        window: dict[str, Any] | None = None
+        if since is not None and until is not None:
+            window = {"op": "bt", "type": "range",
+                      "value": [_epoch_ms(since), _epoch_ms(until) - 1]}
+        elif since is not None:
+            window = {"op": "ge", "type": "number", "value": _epoch_ms(since)}
+        elif until is not None:
+            window = {"op": "lt", "type": "number", "value": _epoch_ms(until)}
+        seen: set[str] = set()
+        cursor: str | None = None
+        while (size := self._size(limit, len(seen))) > 0:
+            body: dict[str, Any] = {"sort_order": "descending", "limit": size}
+            if window is not None:
+                body["filter_criteria"] = {"start_timestamp": window}
+            if cursor:
+                body["pagination_key"] = cursor
+            what = "the call list" + (" (next page)" if cursor else "")
+            try:
+                page = self.http.post_json("/v3/list-calls", body, what=what)
+            except NotFoundError:
+                if cursor is None:  # an API without v3: list the v2 way
+                    self._list_api = 2
+                    yield from self._v2_pages(since, until, limit)
+                    return
+                raise
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise PayloadError(
+                    f"{what}: expected {{items, has_more, pagination_key}} with a list of calls, "
+                    f"got {type(page).__name__}", source="Retell /v3/list-calls",
+                )
+            self._list_api = 3
+            items = _page_items(page["items"], what)
+            fresh = [item for item in items if item["call_id"] not in seen]
+            for item in fresh:
+                seen.add(item["call_id"])
+                yield item
+            cursor = page.get("pagination_key")
+            if not page.get("has_more") or not isinstance(cursor, str) or not cursor or not fresh:
+                return
+
+    def _v2_pages(
+        self, since: datetime | None, until: datetime | None, limit: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """List items from ``/v2/list-calls``, paged by the last call id (exclusive)."""
         threshold: dict[str, int] = {}
         if since is not None:
             threshold["lower_threshold"] = _epoch_ms(since)
         if until is not None:
             threshold["upper_threshold"] = _epoch_ms(until) - 1
-        remaining = limit
         pagination_key: str | None = None
         seen: set[str] = set()
-        while remaining is None or remaining > 0:
-            size = min(self.page_size, MAX_PAGE_SIZE)
-            if remaining is not None:
-                size = min(size, remaining)
+        while (size := self._size(limit, len(seen))) > 0:
             body: dict[str, Any] = {"sort_order": "descending", "limit": size}
             if threshold:
                 body["filter_criteria"] = {"start_timestamp": threshold}
@@ -94,11 +155,7 @@ class RetellProvider(CallProvider):
             fresh = [item for item in items if item["call_id"] not in seen]
             for item in fresh:
                 seen.add(item["call_id"])
-                yield self._full_call(item)
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining <= 0:
-                        return
+                yield item
             if len(items) < size or not fresh:
                 return
             pagination_key = items[-1]["call_id"]
@@ -120,7 +177,7 @@ class RetellProvider(CallProvider):
             )
         version = call.agent_version
         agent = self.http.get_config_json(
-            f"/get-agent/{quote(call.agent_id, safe='')}",
+            f"/get-agent/{path_segment(call.agent_id, 'agent id', error=PayloadError)}",
             what=f"agent {call.agent_id}{_at(version)} (for call {call.call_id})",
             params={"version": version} if version is not None else None,
         )
@@ -140,7 +197,7 @@ class RetellProvider(CallProvider):
                 )
             llm_version = engine.get("version")
             llm = self.http.get_config_json(
-                f"/get-retell-llm/{quote(llm_id, safe='')}",
+                f"/get-retell-llm/{path_segment(llm_id, 'LLM id', error=PayloadError)}",
                 what=f"Retell LLM {llm_id}{_at(llm_version)} (for call {call.call_id})",
                 params={"version": llm_version} if llm_version is not None else None,
             )
@@ -185,7 +242,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
     payload: Any = body
     if isinstance(body, bytes | str):
         try:
-            payload = json.loads(body)
+            payload = json.loads(body.removeprefix("\ufeff") if isinstance(body, str) else body)
         except (ValueError, RecursionError) as exc:
             raise PayloadError(f"the body is not JSON ({exc})", source=source) from exc
     if not isinstance(payload, Mapping) or not isinstance(payload.get("event"), str):
@@ -195,7 +252,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
 
 
 def _page_items(page: Any, what: str) -> list[dict[str, Any]]:
-    items = page.get("items") if isinstance(page, dict) else page
+    items = page.get("items") if isinstance(page, dict) else page  # v2: a bare list
     if not isinstance(items, list):
         raise PayloadError(
             f"{what}: expected a JSON list of calls, got {type(page).__name__}", source="Retell"
@@ -220,13 +277,16 @@ def _factory(
     api_key: str | None = None,
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    timeout: float | None = None,
     **_: Any,
 ) -> RetellProvider:
+    """Options given win over the environment (``Settings``); ``timeout`` is seconds per try."""
     settings = Settings.from_env()
     return RetellProvider(
         api_key or settings.retell_api_key,
         base_url or settings.retell_base_url,
         transport=transport,
+        timeout=timeout if timeout is not None else settings.http_timeout,
     )
 
 

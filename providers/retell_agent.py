@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call
-from voicereplay.providers.fields import Obj
+from voicereplay.providers.fields import Obj, check_depth
 from voicereplay.providers.retell_fields import call_body
 from voicereplay.snapshot import (
     AgentSnapshot,
@@ -60,6 +60,8 @@ def build_snapshot(
             "<stem>.agent.json / <stem>.llm.json beside the call file"
         )
     where = f"Retell agent for call {call.call_id}"
+    check_depth(agent, source=where)
+    check_depth(llm, source=where)
     a = Obj.of(agent if agent is not None else {}, "agent", where, lenient=True)
     l_ = Obj.of(llm, "llm", where, lenient=True) if llm is not None else None
     engine = a.obj("response_engine")

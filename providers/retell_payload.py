@@ -32,7 +32,7 @@ from voicereplay.models import (
     Recording,
     RecordingKind,
 )
-from voicereplay.providers.fields import Obj
+from voicereplay.providers.fields import Obj, check_depth
 from voicereplay.providers.retell_agent import build_snapshot
 from voicereplay.providers.retell_fields import call_body
 from voicereplay.providers.retell_transcript import build_turns, latency_metrics
@@ -74,6 +74,7 @@ def _looks_like_call(value: Any) -> bool:
 
 def parse_call(payload: Any, *, source: str | None = None) -> Call:
     """Normalize one Retell call body or webhook body."""
+    check_depth(payload, source=source)
     root = Obj.of(payload, "", source, lenient=True)
     body, path = call_body(root.data)
     if not path and "event" in root.data and "call_id" not in root.data:

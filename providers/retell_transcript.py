@@ -63,14 +63,7 @@ def _from_entries(entries: list[Obj], agent_name: str | None) -> list[Turn]:
 
 
 def _utterance(entry: Obj, role: str, agent_name: str | None) -> Turn:
-    words = [
-        Word(
-            word=w.string("word", required=True) or "",
-            start=_required_number(w, "start"),
-            end=_required_number(w, "end"),
-        )
-        for w in entry.objects("words")
-    ]
+    words = _words(entry.objects("words"))
     speaker = agent_name if role == "agent" else ("transfer_target" if role != "user" else None)
     return Turn(
         role=_UTTERANCE_ROLES[role],
@@ -134,10 +127,38 @@ def _time(entry: Obj, last_end: float | None) -> float | None:
     return at if at is not None else last_end
 
 
-def _required_number(obj: Obj, key: str) -> float:
-    value = obj.number(key, required=True)
-    assert value is not None
-    return value
+def _words(items: list[Obj]) -> list[Word]:
+    """The utterance's words; one without ``start`` or ``end`` takes them from its neighbours.
+
+    Every field of a Retell word is optional in the SDK. A missing ``start`` is the end of the
+    word before (else the word's own end, else the start of the word after); a missing ``end``
+    is the start of the word after (else the word's own start, else the end of the word
+    before). A missing ``word`` is kept as empty text, so its timing still counts. Words with
+    no timing anywhere in the utterance are dropped: there is nothing to place them by.
+    """
+    raw = [(w.string("word") or "", w.number("start"), w.number("end")) for w in items]
+    # the nearest known time before and after each word, in two linear sweeps
+    befores: list[float | None] = []
+    latest: float | None = None
+    for _, start, end in raw:
+        befores.append(latest)
+        latest = end if end is not None else (start if start is not None else latest)
+    afters: list[float | None] = []
+    earliest: float | None = None
+    for _, start, end in reversed(raw):
+        afters.append(earliest)
+        earliest = start if start is not None else (end if end is not None else earliest)
+    afters.reverse()
+    words: list[Word] = []
+    for (text, start, end), before, after in zip(raw, befores, afters, strict=True):
+        if start is None:
+            start = before if before is not None else (end if end is not None else after)
+        if end is None:
+            end = after if after is not None else (start if start is not None else before)
+        if start is None or end is None:
+            continue
+        words.append(Word(word=text, start=start, end=max(start, end)))
+    return words
 
 
 def _from_text(call: Obj, text: str, agent_name: str | None) -> list[Turn]:

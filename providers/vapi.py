@@ -4,7 +4,8 @@
     call = provider.get_call("1f2e…")           # GET /call/{id}
     for call in provider.list_calls(since=...): # GET /call, paged by moving the createdAt window
         ...
-    snapshot = provider.get_snapshot(call)      # inline assistant, or GET /assistant/{id}
+    snapshot = provider.get_snapshot(call)      # inline assistant, or GET /assistant/{id},
+                                                # and GET /tool/{id} for its model.toolIds
 
 Retries and error translation live in :class:`~voicereplay.providers.http.ProviderHTTP`.
 Recordings are private: ``GET /call/{id}/<kind>-recording`` answers 302 to a short-lived signed
@@ -21,17 +22,22 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from voicereplay.config import Settings
-from voicereplay.errors import NotFoundError, PayloadError, ProviderError, RecordingError
+from voicereplay.errors import (
+    ConfigError,
+    NotFoundError,
+    PayloadError,
+    ProviderError,
+    RecordingError,
+)
 from voicereplay.models import Call, Recording, RecordingKind
 from voicereplay.providers import vapi_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.fields import parse_timestamp
-from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
 from voicereplay.snapshot import AgentSnapshot
 
@@ -152,7 +158,16 @@ class VapiProvider(CallProvider):
                     "assistant JSON beside it (<call>.assistant.json)",
                     source="Vapi",
                 )
-        return vapi_payload.build_snapshot(call, assistant)
+        tools: dict[str, Any] = {}
+        for tool_id in vapi_payload.referenced_tool_ids(call, assistant):
+            try:
+                tools[tool_id] = self.http.get_config_json(
+                    f"/tool/{_segment(tool_id, 'tool id')}",
+                    what=f"tool {tool_id} (model.toolIds, for call {call.call_id})",
+                )
+            except NotFoundError:
+                pass  # deleted since the call: build_snapshot leaves it out with a warning
+        return vapi_payload.build_snapshot(call, assistant, tools)
 
     def _squad_assistant(self, call: Call, squad_id: str) -> tuple[Any, str | None]:
         """The first member of squad ``squad_id``: its inline assistant or its assistant id."""
@@ -217,7 +232,7 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
     payload: Any = body
     if isinstance(body, bytes | str):
         try:
-            payload = json.loads(body)
+            payload = json.loads(body.removeprefix("\ufeff") if isinstance(body, str) else body)
         except (ValueError, RecursionError) as exc:
             raise PayloadError(f"the body is not JSON ({exc})", source=source) from exc
     if not isinstance(payload, Mapping) or not isinstance(payload.get("message"), Mapping):
@@ -271,9 +286,8 @@ def _iso(when: datetime) -> str:
 
 
 def _segment(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise PayloadError(f"the {what} is empty", source="Vapi")
-    return quote(value.strip(), safe="")
+    """A call id (given by the user) or an id from a payload, as one path segment."""
+    return path_segment(value, what, error=ConfigError if what == "call id" else PayloadError)
 
 
 def _raw_text(raw: Mapping[str, Any], key: str) -> str | None:
@@ -295,13 +309,16 @@ def _factory(
     api_key: str | None = None,
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    timeout: float | None = None,
     **_: Any,
 ) -> VapiProvider:
+    """Options given win over the environment (``Settings``); ``timeout`` is seconds per try."""
     settings = Settings.from_env()
     return VapiProvider(
         api_key or settings.vapi_api_key,
         base_url or settings.vapi_base_url,
         transport=transport,
+        timeout=timeout if timeout is not None else settings.http_timeout,
     )
 
 

@@ -33,16 +33,21 @@ from voicereplay.models import (
     Turn,
     TurnLatency,
 )
-from voicereplay.providers.fields import Obj, to_epoch_ms
+from voicereplay.providers.fields import Obj, check_depth, to_epoch_ms
 from voicereplay.providers.vapi_fields import call_object
 from voicereplay.providers.vapi_messages import parse_messages, parse_transcript
-from voicereplay.providers.vapi_snapshot import build_snapshot, embedded_assistant
+from voicereplay.providers.vapi_snapshot import (
+    build_snapshot,
+    embedded_assistant,
+    referenced_tool_ids,
+)
 
 __all__ = [
     "build_snapshot",
     "embedded_assistant",
     "is_vapi",
     "parse_call",
+    "referenced_tool_ids",
 ]
 
 CALL_TYPES: dict[str, CallType] = {
@@ -82,6 +87,7 @@ def is_vapi(payload: Any) -> bool:
 
 def parse_call(payload: Mapping[str, Any], *, source: str | None = None) -> Call:
     """Normalize a Vapi GET /call body or end-of-call-report body; ``raw`` keeps it verbatim."""
+    check_depth(payload, source=source)
     call = call_object(payload, source, "Vapi call")
     call_id = call.ident("id")
     if not call_id:

@@ -7,12 +7,28 @@ call's ``assistantOverrides`` are deep-merged over it first, as Vapi did for the
 Template tags left after that (Liquid such as ``{{"now" | date: "%A"}}``) are resolved by
 taking the text the call actually used, when the call's own system message (or first agent
 turn) matches the template.
+
+The current schema's fields are read first, the 2024 ones as fallbacks:
+
+=================================  ==========================================================
+current                            legacy (2024)
+=================================  ==========================================================
+``model.messages`` (system)        ``model.systemPrompt``
+``model.tools``, ``model.toolIds`` ``model.functions``
+``server.url``                     ``serverUrl``
+``startSpeakingPlan.waitSeconds``  ``responseDelaySeconds``
+an ``endCall`` tool                ``endCallFunctionEnabled``
+(none)                             ``silenceTimeoutSeconds`` (still documented)
+=================================  ==========================================================
+
+``model.toolIds`` name tools stored apart (``GET /tool/{id}``); the caller passes them in
+``tools_by_id`` (:func:`referenced_tool_ids` lists the ids to fetch).
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -21,7 +37,7 @@ from pydantic import ValidationError
 
 from voicereplay.errors import PayloadError
 from voicereplay.models import Call, Role
-from voicereplay.providers.fields import Obj
+from voicereplay.providers.fields import Obj, check_depth
 from voicereplay.providers.vapi_fields import call_object
 from voicereplay.snapshot import (
     AgentSnapshot,
@@ -34,7 +50,9 @@ from voicereplay.snapshot import (
     substitute_variables,
 )
 
-__all__ = ["build_snapshot", "embedded_assistant"]
+__all__ = ["build_snapshot", "embedded_assistant", "referenced_tool_ids"]
+
+log = logging.getLogger(__name__)
 
 FIRST_MESSAGE_MODES = {
     "assistant-speaks-first": "agent-speaks-first",
@@ -76,8 +94,39 @@ def _first_member(holders: list[Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnapshot:
-    """Freeze the assistant that handled ``call`` (None: use the one inline in the call)."""
+def referenced_tool_ids(call: Call, assistant: Mapping[str, Any] | None) -> list[str]:
+    """The ``model.toolIds`` of the assistant and of the call's overrides, in order."""
+    models: list[Any] = []
+    if isinstance(assistant, Mapping):
+        models.append(assistant.get("model"))
+    holders: list[Any] = [call.raw]
+    message = call.raw.get("message")
+    if isinstance(message, Mapping):
+        holders = [message, message.get("call")]
+    member = _first_member(holders)
+    for holder in [*holders, member]:
+        overrides = holder.get("assistantOverrides") if isinstance(holder, Mapping) else None
+        if isinstance(overrides, Mapping):
+            models.append(overrides.get("model"))
+    ids: list[str] = []
+    for model in models:
+        listed = model.get("toolIds") if isinstance(model, Mapping) else None
+        for tool_id in listed if isinstance(listed, list) else []:
+            if isinstance(tool_id, str) and tool_id and tool_id not in ids:
+                ids.append(tool_id)
+    return ids
+
+
+def build_snapshot(
+    call: Call,
+    assistant: Mapping[str, Any] | None,
+    tools_by_id: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AgentSnapshot:
+    """Freeze the assistant that handled ``call`` (None: use the one inline in the call).
+
+    ``tools_by_id`` holds the tools ``model.toolIds`` names (``GET /tool/{id}`` bodies); an id
+    not in it is left out with a warning.
+    """
     if assistant is None:
         assistant = embedded_assistant(call.raw)
     if assistant is None:
@@ -88,6 +137,7 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
             "a <call>.assistant.json file beside the call"
         )
     what = f"Vapi assistant for call {call.call_id}"
+    check_depth(assistant, source=what)
     config = Obj.of(assistant, what=what)
     view = call_object(call.raw, None, what)
 
@@ -132,7 +182,7 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
                 temperature=model.number("temperature"),
                 max_tokens=model.integer("maxTokens"),
             ),
-            tools=tuple(_tools(config, model)),
+            tools=tuple(_tools(config, model, tools_by_id or {}, call.call_id)),
             voice=VoiceConfig(
                 provider=voice.string("provider"),
                 voice_id=voice.ident("voiceId"),
@@ -157,22 +207,72 @@ def build_snapshot(call: Call, assistant: Mapping[str, Any] | None) -> AgentSnap
         config.invalid(exc)
 
 
-_TEMPLATE_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-
-
 def _rendered(text: str | None, call: Call, role: Role) -> str | None:
     """``text`` as the call rendered it, when template tags (``{{"now" | date: …}}``) are left.
 
     The call's first ``role`` turn is used only if it matches ``text`` with every tag as a
     wildcard, so a prompt is never swapped for an unrelated message.
     """
-    if text is None or not _TEMPLATE_TAG.search(text):
+    if text is None:
+        return None
+    pieces = _untagged(text)
+    if len(pieces) < 2:
         return text
     said = next((t.text for t in call.turns if t.role == role and t.text), None)
     if said is None:
         return text
-    literal = [re.escape(part) for part in _TEMPLATE_TAG.split(text)]
-    return said if re.fullmatch(".*?".join(literal), said, re.DOTALL) else text
+    return said if _fits(pieces, said) else text
+
+
+_TAGS = (("{{", "}}"), ("{%", "%}"))
+
+
+def _untagged(text: str) -> list[str]:
+    """The text between template tags (``{{…}}``, ``{%…%}``): one piece when there is none.
+
+    The same pieces as splitting on the lazy regex ``{{.*?}}|{%.*?%}``, found in one pass: the
+    regex retries its ``.*?`` from every unclosed ``{{``, which is quadratic on a long prompt.
+    """
+    pieces: list[str] = []
+    start = at = 0
+    opens = [text.find(opener) for opener, _ in _TAGS]  # the next of each opener; -1: none
+    while True:
+        for kind, (opener, _) in enumerate(_TAGS):
+            if 0 <= opens[kind] < at:
+                opens[kind] = text.find(opener, at)
+        live = [(where, kind) for kind, where in enumerate(opens) if where >= 0]
+        if not live:
+            break
+        where, kind = min(live)
+        close = text.find(_TAGS[kind][1], where + 2)
+        if close < 0:  # never closed: no later opener of this kind is either
+            opens[kind] = -1
+            continue
+        pieces.append(text[start:where])
+        start = at = close + 2
+    pieces.append(text[start:])
+    return pieces
+
+
+def _fits(pieces: list[str], said: str) -> bool:
+    """Whether ``said`` is ``pieces`` in order with any text in each gap between them.
+
+    The first piece must start ``said`` and the last must end it; the ones between are found
+    left to right, each at its first place after the one before. Taking the first place is
+    never wrong (it leaves the most room for the rest), so this is one pass over ``said``
+    instead of a backtracking regular expression, which takes exponential time on a prompt
+    with several tags that does not match.
+    """
+    first, *middle, last = pieces
+    if not said.startswith(first):
+        return False
+    at = len(first)
+    for piece in middle:
+        found = said.find(piece, at)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return len(said) - len(last) >= at and said.endswith(last)
 
 
 def _deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,9 +318,23 @@ def _system_prompt(model: Obj) -> str | None:
     return model.string("systemPrompt") or None
 
 
-def _tools(config: Obj, model: Obj) -> list[ToolSpec]:
+def _tools(
+    config: Obj, model: Obj, tools_by_id: Mapping[str, Mapping[str, Any]], call_id: str
+) -> list[ToolSpec]:
     default_url = config.section("server").string("url") or config.string("serverUrl")
-    tools = [_tool(item, default_url) for item in model.objects("tools")]
+    items = model.objects("tools")
+    inline = {item.string("id") for item in items}
+    for index, tool_id in enumerate(model.strings("toolIds")):
+        if tool_id in inline:
+            continue
+        stored = tools_by_id.get(tool_id)
+        if stored is None:
+            log.warning("Vapi call %s: tool %s (model.toolIds) is not available; the snapshot "
+                        "leaves it out", call_id, tool_id)
+            continue
+        items.append(model.child(stored, f"{model.where('toolIds')}[{index}] (tool {tool_id})"))
+        inline.add(tool_id)
+    tools = [_tool(item, default_url) for item in items]
     for function in model.objects("functions"):
         tools.append(_spec(function, kind="function",
                            server_url=function.string("serverUrl") or default_url))
@@ -294,9 +408,10 @@ def _turn_taking(config: Obj, transcriber: Obj) -> TurnTaking:
     endpointing = None if endpointing_ms is None else round(endpointing_ms / 1000, 4)
     if endpointing is None:
         endpointing = config.section("startSpeakingPlan").number("waitSeconds")
+    wait = config.section("startSpeakingPlan").number("waitSeconds")
     return TurnTaking(
         endpointing=endpointing,
-        response_delay=config.number("responseDelaySeconds"),
+        response_delay=wait if wait is not None else config.number("responseDelaySeconds"),
         silence_timeout=config.number("silenceTimeoutSeconds"),
         max_duration=config.number("maxDurationSeconds"),
         end_call_phrases=tuple(config.strings("endCallPhrases")),

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from voicereplay.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     PayloadError,
     ProviderError,
     ProviderUnavailable,
     RateLimitError,
 )
-from voicereplay.providers.http import ProviderHTTP
+from voicereplay.providers.http import ProviderHTTP, path_segment
+from voicereplay.retry import RetryPolicy
 
 
 def _client(handler, sleeps: list[float] | None = None, key: str | None = "sk-secret"):
@@ -130,3 +134,116 @@ def test_stream_sends_the_key_only_to_the_api_host() -> None:
     with client.stream("/recordings/a.wav", what="recording", authorize=False) as chunks:
         b"".join(chunks)
     assert seen["api.example"] is None  # not even to the API's host when told not to
+
+
+def test_a_timeout_says_how_many_tries_and_how_long_in_all() -> None:
+    now = [100.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        now[0] += 2.0  # each try waits out its 2 s timeout
+        raise httpx.ReadTimeout("slow", request=request)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = ProviderHTTP(
+        "retell", "https://api.example", "k", key_env="RETELL_API_KEY", timeout=2.0,
+        transport=httpx.MockTransport(handler), clock=lambda: now[0],
+        retry=RetryPolicy(attempts=3, backoff=1.0, jitter=0.0, sleep=sleep),
+    )
+    with pytest.raises(ProviderUnavailable) as info:
+        client.get_json("/v2/get-call/c1", what="call c1")
+    # 3 tries of 2 s, with 1 s and 2 s of backoff between them
+    assert str(info.value).startswith(
+        "Retell: call c1 timed out after 3 tries in 9.0 s (2 s allowed per try)")
+    assert "VOICEREPLAY_HTTP_TIMEOUT or --timeout" in str(info.value)
+
+
+def test_a_5xx_names_the_tries_and_the_time_too() -> None:
+    client = ProviderHTTP(
+        "vapi", "https://api.example", "k", key_env="VAPI_API_KEY", clock=lambda: 0.0,
+        transport=httpx.MockTransport(lambda r: httpx.Response(500)),
+        retry=RetryPolicy(attempts=2, sleep=lambda s: None),
+    )
+    with pytest.raises(ProviderUnavailable, match=r"HTTP 500 after 2 tries in 0\.0 s"):
+        client.get_json("/x", what="call 1")
+
+
+@pytest.mark.parametrize("status", [400, 422, 409])
+def test_an_error_body_that_echoes_the_key_does_not_print_it(status: int) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        auth = request.headers["authorization"]
+        return httpx.Response(status, json={"message": f"bad header {{'authorization': "
+                                                       f"'{auth}'}} " + "x" * 300})
+
+    with pytest.raises(ProviderError) as info:
+        _client(handler).get_json("/x", what="calls")
+    message = str(info.value)
+    assert "sk-secret" not in message
+    assert "'authorization': 'Bearer ***'" in message
+    # a body cut at 200 characters right inside the key shows none of it either
+    cut = "y" * 190 + "Bearer sk-secret"  # the key spans characters 197-206
+    with pytest.raises(ProviderError) as info:
+        _client(lambda r: httpx.Response(status, text=cut)).get_json("/x", what="calls")
+    assert "Bearer ***" in str(info.value) and "sk-" not in str(info.value)
+
+
+def test_a_failure_to_connect_is_masked_and_counted() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(ProviderUnavailable, match=r"cannot reach .* after 4 tries in"):
+        _client(handler).get_json("/x", what="call 1")
+
+
+@pytest.mark.parametrize("bad", [".", "..", " .. ", "a/b", "../assistant", "a\\b", "a\nb", ""])
+def test_ids_that_are_paths_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match="call id"):
+        path_segment(bad, "call id")
+
+
+def test_ids_are_one_quoted_segment() -> None:
+    assert path_segment("call_abc ", "call id") == "call_abc"
+    assert path_segment("a b?c#d", "call id") == "a%20b%3Fc%23d"
+    with pytest.raises(PayloadError, match="agent id"):
+        path_segment("..", "agent id", error=PayloadError)
+
+
+@pytest.mark.parametrize("name", ["vapi", "retell"])
+def test_provider_timeout_comes_from_the_option_or_the_settings(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicereplay.providers import create
+
+    monkeypatch.setenv("VOICEREPLAY_HTTP_TIMEOUT", "7.5")
+    provider = create(name, api_key="k")
+    assert provider.http.timeout == 7.5  # type: ignore[attr-defined]
+    assert provider.http.client.timeout.read == 7.5  # type: ignore[attr-defined]
+    provider = create(name, api_key="k", timeout=2)
+    assert provider.http.client.timeout.connect == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+def test_vapi_and_retell_refuse_dot_ids_before_any_request(bad: str) -> None:
+    from voicereplay.providers.retell import RetellProvider
+    from voicereplay.providers.vapi import VapiProvider
+
+    requests: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: requests.append(r) or httpx.Response(200, json=[]))
+    for provider in (VapiProvider("k", transport=transport),
+                     RetellProvider("k", transport=transport)):
+        with pytest.raises(ConfigError, match="not an id"):
+            provider.get_call(bad)
+    assert requests == []
+
+
+def test_webhook_bodies_with_a_byte_order_mark_are_read() -> None:
+    from tests.fakes import retell_samples, vapi_samples
+    from voicereplay.providers import retell, vapi
+
+    report = json.dumps(vapi_samples.report())
+    for body in ("\ufeff" + report, b"\xef\xbb\xbf" + report.encode()):
+        assert vapi.parse_webhook(body).call_id == vapi_samples.report()["message"]["call"]["id"]
+    event = json.dumps({"event": "call_ended", "call": retell_samples.sample_call()})
+    for body in ("\ufeff" + event, b"\xef\xbb\xbf" + event.encode()):
+        assert retell.parse_webhook(body).call_id == retell_samples.sample_call()["call_id"]

@@ -462,3 +462,14 @@ def test_replay_seed_reaches_the_tts_backends_that_take_one() -> None:
     assert TTS.create("piper-caller", **_seeded(TTS.factory("piper-caller"), 3)).seed == 3
     assert _seeded(TTS.factory("openai-speech"), 3) == {}
     assert _seeded(TTS.factory("piper"), None) == {}
+
+
+def test_a_429_retry_after_is_honoured_by_the_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("voicereplay.simulate.stages.time.sleep", slept.append)
+    answers = iter([httpx.Response(429, headers={"Retry-After": "4"}, json={}),
+                    httpx.Response(503, text="overloaded"),
+                    streamed(sse(chunk({"content": "ok"}, finish="stop")))])
+    result = client(lambda request: next(answers), backoff=0.0).complete(ask())
+    assert result.text == "ok"
+    assert slept == [4.0, 0.0]  # the server's wait, then the (zero) backoff

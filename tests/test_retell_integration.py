@@ -63,15 +63,38 @@ def test_fake_get_call(server: tuple[RunningServer, FakeRetellAPI]) -> None:
     assert stereo is not None and stereo.url == f"{running.url}/recordings/call_int0.stereo.wav"
 
 
-def test_fake_list_across_pages(server: tuple[RunningServer, FakeRetellAPI]) -> None:
+def test_fake_list_across_pages_with_v3(server: tuple[RunningServer, FakeRetellAPI]) -> None:
     running, _ = server
     with _live(running) as provider:
         provider.page_size = 2
         since = datetime.fromtimestamp((START_MS - 3 * 60_000) / 1000, tz=UTC)
         until = datetime.fromtimestamp(START_MS / 1000, tz=UTC) + timedelta(seconds=1)
+        calls = list(provider.list_calls(since=since, until=until))
+        assert [c.call_id for c in provider.list_calls(until=until, limit=5)] == [
+            f"call_int{i}" for i in range(5)]
+        assert [c.call_id for c in provider.list_calls(since=since)] == [
+            f"call_int{i}" for i in range(4)]
+    assert [c.call_id for c in calls] == ["call_int0", "call_int1", "call_int2", "call_int3"]
+    assert [len(c.turns) for c in calls] == [11] * 4  # v3 items have no transcript: fetched
+    assert len(running.seen(r"^/v3/list-calls$")) == 2 + 3 + 2  # has_more ends each listing
+    assert running.seen(r"^/v2/list-calls$") == []
+
+
+def test_fake_list_across_pages_falls_back_to_v2(
+    server: tuple[RunningServer, FakeRetellAPI],
+) -> None:
+    running, app = server
+    app.v3_available = False  # an account whose API has no /v3/list-calls
+    with _live(running) as provider:
+        provider.page_size = 2
+        since = datetime.fromtimestamp((START_MS - 3 * 60_000) / 1000, tz=UTC)
+        until = datetime.fromtimestamp(START_MS / 1000, tz=UTC) + timedelta(seconds=1)
         ids = [c.call_id for c in provider.list_calls(since=since, until=until)]
+        assert [c.call_id for c in provider.list_calls(limit=1)] == ["call_int0"]
     assert ids == ["call_int0", "call_int1", "call_int2", "call_int3"]
-    assert len(running.seen(r"^/v2/list-calls$")) == 3  # 2 + 2 + an empty last page
+    assert len(running.seen(r"^/v3/list-calls$")) == 1  # asked once, then remembered
+    assert len(running.seen(r"^/v2/list-calls$")) == 3 + 1  # 2 + 2 + an empty last page
+    assert running.seen(r"^/v2/get-call/") == []  # v2 items carry their transcripts
 
 
 def test_fake_list_without_transcripts_fetches_each_call(
@@ -79,6 +102,7 @@ def test_fake_list_without_transcripts_fetches_each_call(
 ) -> None:
     running, app = server
     app.list_without_transcripts = True
+    app.v3_available = False
     with _live(running) as provider:
         calls = list(provider.list_calls(limit=2))
     assert [len(c.turns) for c in calls] == [11, 11]

@@ -98,7 +98,9 @@ def test_words_give_turn_timings_in_seconds() -> None:
 
 
 def test_tool_invocations_with_string_and_object_arguments() -> None:
-    call = parse_call(sample_call())
+    payload = sample_call()
+    payload["transcript_with_tool_calls"][7]["arguments"] = {"day": "friday"}  # seen in logs
+    call = parse_call(payload)
     roles = [t.role for t in call.turns]
     assert roles == [
         "agent", "user", "agent", "tool_call", "tool_result", "agent", "user",
@@ -272,11 +274,28 @@ def test_malformed_fields_name_the_field_and_source(change: dict[str, Any], fiel
     assert field in str(info.value)
 
 
-def test_truncated_transcript_entries_are_payload_errors() -> None:
+def test_words_without_start_end_or_text_keep_what_they_have() -> None:
+    # every field of a Retell word is Optional in the SDK: the call is imported, and a missing
+    # time comes from the word's neighbours
     payload = sample_call()
-    payload["transcript_with_tool_calls"][1]["words"][2] = {"word": "need", "start": 4.6}
-    with pytest.raises(PayloadError, match=r"transcript_with_tool_calls\[1\]\.words\[2\]\.end"):
-        parse_call(payload, source="cut.json")
+    words = payload["transcript_with_tool_calls"][1]["words"]
+    words[0] = {"word": "I", "end": 4.25}  # no start, first word: its own end
+    words[2] = {"word": "to", "start": 4.6}  # no end: the next word's start
+    words[3] = {"start": 4.9, "end": 5.15}  # no text
+    words[4] = {"word": "my"}  # no time at all: between its neighbours
+    words[5] = {"word": "appointment."}  # last, no time: the end of the word before
+    user = parse_call(payload, source="sdk.json").turns[1]
+    assert [(w.word, w.start, w.end) for w in user.words] == [
+        ("I", 4.25, 4.25), ("need", 4.3, 4.55), ("to", 4.6, 4.9), ("", 4.9, 5.15),
+        ("my", 5.15, 5.15), ("appointment.", 5.15, 5.15)]
+    assert (user.text, user.start, user.end) == ("I need to move my appointment.", 4.25, 5.15)
+    # with no time anywhere the words cannot be placed; the utterance is kept untimed
+    payload["transcript_with_tool_calls"][1]["words"] = [{"word": "I"}, {}]
+    user = parse_call(payload).turns[1]
+    assert (user.text, user.start, user.words) == ("I need to move my appointment.", None, [])
+
+
+def test_truncated_transcript_entries_are_payload_errors() -> None:
     payload = sample_call()
     payload["transcript_with_tool_calls"][3] = {"role": "tool_call_invocation", "tool_call_id": "x"}
     with pytest.raises(PayloadError, match=r"transcript_with_tool_calls\[3\]\.name is missing"):

@@ -116,6 +116,8 @@ def _paged_handler(calls: list[dict[str, Any]], bodies: list[dict[str, Any]]) ->
         if request.url.path.startswith("/v2/get-call/"):
             wanted = request.url.path.rsplit("/", 1)[1]
             return httpx.Response(200, json=next(c for c in calls if c["call_id"] == wanted))
+        if request.url.path == "/v3/list-calls":  # an account without the v3 listing
+            return httpx.Response(404, json={"message": "Not Found"})
         assert request.method == "POST" and request.url.path == "/v2/list-calls"
         body = json.loads(request.content)
         bodies.append(body)
@@ -163,14 +165,68 @@ def test_list_items_without_transcripts_are_fetched_again() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
-        if request.url.path == "/v2/list-calls":
-            return httpx.Response(200, json=bare)
+        if request.url.path == "/v3/list-calls":
+            return httpx.Response(200, json={"items": bare, "has_more": False,
+                                             "pagination_key": None})
         wanted = request.url.path.rsplit("/", 1)[1]
         return httpx.Response(200, json=next(c for c in full if c["call_id"] == wanted))
 
     listed = list(_provider(handler).list_calls())
     assert [len(c.turns) for c in listed] == [11, 11]
-    assert seen == ["/v2/list-calls", "/v2/get-call/call_0", "/v2/get-call/call_1"]
+    assert seen == ["/v3/list-calls", "/v2/get-call/call_0", "/v2/get-call/call_1"]
+
+
+def test_v3_list_calls_follows_the_cursor_and_sends_typed_filters() -> None:
+    full = {f"call_{i}": sample_call(f"call_{i}", start_ms=START_MS - i * 60_000)
+            for i in range(5)}
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v2/get-call/"):
+            return httpx.Response(200, json=full[request.url.path.rsplit("/", 1)[1]])
+        assert request.url.path == "/v3/list-calls"
+        body = json.loads(request.content)
+        bodies.append(body)
+        start = int(body.get("pagination_key", "cur-0").split("-")[1])
+        ids = list(full)[start : start + body["limit"]]
+        more = start + body["limit"] < len(full)
+        return httpx.Response(200, json={
+            "items": [{"call_id": i, "agent_id": "a", "call_status": "ended"} for i in ids],
+            "has_more": more, "pagination_key": f"cur-{start + body['limit']}" if more else None,
+            "total": len(full)})
+
+    provider = _provider(handler)
+    provider.page_size = 2
+    since = datetime(2024, 5, 1, tzinfo=UTC)
+    until = datetime(2024, 6, 1, tzinfo=UTC)
+    assert [c.call_id for c in provider.list_calls(since=since, until=until)] == list(full)
+    assert [b.get("pagination_key") for b in bodies] == [None, "cur-2", "cur-4"]
+    assert bodies[0]["filter_criteria"] == {"start_timestamp": {
+        "op": "bt", "type": "range",
+        "value": [int(since.timestamp() * 1000), int(until.timestamp() * 1000) - 1]}}
+    bodies.clear()
+    assert len(list(provider.list_calls(since=since, limit=3))) == 3
+    assert [b["limit"] for b in bodies] == [2, 1]
+    assert bodies[0]["filter_criteria"] == {"start_timestamp": {
+        "op": "ge", "type": "number", "value": int(since.timestamp() * 1000)}}
+    bodies.clear()
+    list(provider.list_calls(until=until, limit=1))
+    assert bodies[0]["filter_criteria"]["start_timestamp"]["op"] == "lt"
+
+
+def test_v3_list_calls_that_fails_mid_way_is_not_retried_on_v2() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if len(paths) == 1:
+            return httpx.Response(200, json={"items": [sample_call("call_0")],
+                                             "has_more": True, "pagination_key": "next"})
+        return httpx.Response(404, json={"message": "cursor expired"})
+
+    with pytest.raises(NotFoundError):
+        list(_provider(handler).list_calls())
+    assert paths == ["/v3/list-calls", "/v3/list-calls"]
 
 
 def test_list_calls_rejects_a_non_list_answer() -> None:

@@ -29,7 +29,7 @@ def test_snapshot_prompt_variables_and_model() -> None:
         "openai", "gpt-4.1", 0.2,
     )
     assert (snap.voice.voice_id, snap.voice.model, snap.voice.speed) == (
-        "11labs-Adrian", "eleven_turbo_v2", 1.1,
+        "11labs-Adrian", "eleven_flash_v2", 1.1,
     )
     assert (snap.transcriber.language, snap.transcriber.model) == ("en-US", "fast")
     assert snap.turn_taking.silence_timeout == 30.0

@@ -489,6 +489,66 @@ def test_snapshot_tools() -> None:
     assert transfer.parameters["properties"]["destination"]["enum"] == ["+14155550100"]
 
 
+def _legacy_assistant() -> dict[str, Any]:
+    """The 2024 shape: systemPrompt, functions, serverUrl, responseDelaySeconds, …"""
+    return {
+        "id": "a-old", "orgId": "o", "name": "Old Sam",
+        "model": {"provider": "openai", "model": "gpt-3.5-turbo",
+                  "systemPrompt": "You are old Sam from {{company}}.",
+                  "functions": [{"name": "lookup", "description": "Find.", "parameters": {
+                      "type": "object", "properties": {"q": {"type": "string"}}}}]},
+        "serverUrl": "https://legacy.example.com/hook",
+        "responseDelaySeconds": 0.7,
+        "silenceTimeoutSeconds": 25,
+        "endCallFunctionEnabled": True,
+        "endCallPhrases": ["bye"],
+        "firstMessage": "Hello from {{company}}.",
+    }
+
+
+def test_legacy_2024_assistant_fields_are_read() -> None:
+    snap = build_snapshot(parse_call(samples.call()), _legacy_assistant())
+    assert snap.system_prompt == "You are old Sam from Acme Audio."
+    assert [(t.name, t.kind, t.server_url) for t in snap.tools] == [
+        ("lookup", "function", "https://legacy.example.com/hook"), ("endCall", "end_call", None)]
+    tt = snap.turn_taking
+    assert (tt.response_delay, tt.silence_timeout, tt.end_call_phrases) == (0.7, 25.0, ("bye",))
+
+
+def test_current_assistant_fields_win_over_the_legacy_ones() -> None:
+    assistant = _legacy_assistant()
+    assistant["model"]["messages"] = [{"role": "system", "content": "You are new Sam."}]
+    assistant["model"]["tools"] = [
+        {"type": "function", "function": {"name": "check_status"}},
+        {"type": "endCall", "function": {"name": "hang_up"}}]
+    assistant["model"]["toolIds"] = ["tool-refund", "tool-gone"]
+    assistant["server"] = {"url": "https://new.example.com/hook"}
+    assistant["startSpeakingPlan"] = {"waitSeconds": 0.4}
+    assistant["stopSpeakingPlan"] = {"numWords": 2}
+    stored = {"tool-refund": {"id": "tool-refund", "type": "function", "function": {
+        "name": "issue_refund", "parameters": {"type": "object", "properties": {}}},
+        "server": {"url": "https://tools.example.com/refund"}}}
+    snap = build_snapshot(parse_call(samples.call()), assistant, stored)
+    assert snap.system_prompt == "You are new Sam."
+    assert [(t.name, t.kind, t.server_url) for t in snap.tools] == [
+        ("check_status", "function", "https://new.example.com/hook"),
+        ("hang_up", "end_call", None),
+        ("issue_refund", "function", "https://tools.example.com/refund"),
+        ("lookup", "function", "https://new.example.com/hook"),  # legacy functions still count
+    ]  # no second endCall for endCallFunctionEnabled; "tool-gone" was not available
+    assert snap.turn_taking.response_delay == 0.4
+
+
+def test_referenced_tool_ids_come_from_the_assistant_and_the_overrides() -> None:
+    from voicereplay.providers.vapi_payload import referenced_tool_ids
+
+    assistant = samples.assistant()
+    assistant["model"]["toolIds"] = ["t1", "t2"]
+    payload = samples.call(assistantOverrides={"model": {"toolIds": ["t2", "t3"]}})
+    assert referenced_tool_ids(parse_call(payload), assistant) == ["t1", "t2", "t3"]
+    assert referenced_tool_ids(parse_call(samples.call()), None) == []
+
+
 def test_legacy_functions_and_end_call_flag() -> None:
     assistant = samples.assistant()
     del assistant["model"]["tools"]
@@ -540,6 +600,62 @@ def test_unresolved_template_tags_take_the_prompt_the_call_used() -> None:
         'Today is {{"now" | date: "%A"}}. Be kind.')
 
 
+def test_a_prompt_with_many_tags_that_the_call_does_not_match_is_kept_at_once() -> None:
+    # 12 unset tags between short words, against a 2,000-word system message that has every
+    # word but not the ending: a backtracking regex (".*?" between the pieces) takes about
+    # n**12 steps here and never finishes; the linear match answers at once.
+    tags = " ".join(f"and {{{{v{i}}}}}" for i in range(12))
+    template = f"You help {tags} and then stop."
+    assistant = samples.assistant()
+    assistant["model"]["messages"][0]["content"] = template
+    payload = samples.call()
+    said = "You help " + " ".join(["and so"] * 1000) + " and then go on."
+    payload["artifact"]["messages"][0]["message"] = said
+    assert build_snapshot(parse_call(payload), assistant).system_prompt == template
+    payload["artifact"]["messages"][0]["message"] = said.replace("go on.", "stop.")
+    assert build_snapshot(parse_call(payload), assistant).system_prompt == (
+        said.replace("go on.", "stop."))
+
+
+def test_template_match_agrees_with_a_full_regex_match() -> None:
+    import random
+    import re
+
+    from voicereplay.providers.vapi_snapshot import _fits
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        pieces = ["".join(rng.choice("ab") for _ in range(rng.randint(0, 2)))
+                  for _ in range(rng.randint(2, 4))]
+        said = "".join(rng.choice("ab") for _ in range(rng.randint(0, 7)))
+        expected = re.fullmatch(".*?".join(map(re.escape, pieces)), said, re.DOTALL) is not None
+        assert _fits(pieces, said) is expected, (pieces, said)
+
+
+def test_template_tags_are_found_in_one_pass() -> None:
+    import random
+    import re
+
+    from voicereplay.providers.vapi_snapshot import _untagged
+
+    tag = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)  # what the pieces must equal
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice("{}% a") for _ in range(rng.randint(0, 14)))
+        assert _untagged(text) == tag.split(text), text
+    # 200,000 unclosed "{{": the lazy regex rescans the rest of the text from each one (hours);
+    # the scan reads the text once
+    assert _untagged("{{ " * 200_000) == ["{{ " * 200_000]
+    assert _untagged("{% " * 200_000 + "%}") == ["", ""]
+
+
+def test_a_huge_prompt_with_unclosed_tags_is_kept() -> None:
+    assistant = samples.assistant()
+    assistant["model"]["messages"][0]["content"] = "{{ " * 100_000
+    snap = build_snapshot(parse_call(samples.call()), assistant)
+    assert snap.system_prompt == "{{ " * 100_000
+
+
 @pytest.mark.parametrize(
     ("mode", "ours"),
     [("assistant-speaks-first", "agent-speaks-first"),
@@ -558,7 +674,10 @@ def test_endpointing_falls_back_to_start_speaking_plan() -> None:
     assistant["startSpeakingPlan"] = {"waitSeconds": 0.6}
     assistant["responseDelaySeconds"] = 0.2
     tt = build_snapshot(parse_call(samples.call()), assistant).turn_taking
-    assert (tt.endpointing, tt.response_delay) == (0.6, 0.2)
+    assert (tt.endpointing, tt.response_delay) == (0.6, 0.6)  # waitSeconds replaced the delay
+    del assistant["startSpeakingPlan"]
+    tt = build_snapshot(parse_call(samples.call()), assistant).turn_taking
+    assert (tt.endpointing, tt.response_delay) == (None, 0.2)
 
 
 def test_snapshot_uses_the_inline_assistant_of_a_report_or_squad() -> None:

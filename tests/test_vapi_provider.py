@@ -18,6 +18,7 @@ from tests.fakes.vapi_api import FakeVapiData, make_vapi_app
 from voicereplay.artifacts import ArtifactStore
 from voicereplay.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     PayloadError,
     ProviderUnavailable,
@@ -135,8 +136,11 @@ def test_call_ids_are_quoted_into_the_path() -> None:
         return httpx.Response(404, json={})
 
     with pytest.raises(NotFoundError):
+        _provider(handler).get_call("a b?c#d")
+    assert paths == ["/call/a%20b%3Fc%23d"]
+    with pytest.raises(ConfigError, match="not an id"):  # never sent, not even quoted
         _provider(handler).get_call("../assistant/x")
-    assert paths == ["/call/..%2Fassistant%2Fx"]
+    assert len(paths) == 1
 
 
 # -- listing ---------------------------------------------------------------------------------
@@ -484,3 +488,28 @@ def test_get_snapshot_of_a_call_without_any_assistant() -> None:
     call = parse_call(samples.call(assistantId=None, workflowId="wf-1"))
     with pytest.raises(PayloadError, match=f"call {CALL_ID} names no assistant.*workflow"):
         provider.get_snapshot(call)
+
+
+@pytest.mark.integration
+def test_live_snapshot_fetches_the_tools_named_by_tool_ids() -> None:
+    data = FakeVapiData()
+    assistant = samples.assistant()
+    assistant["model"]["toolIds"] = ["tool-refund"]
+    data.add_call(samples.call(), assistant=assistant)
+    data.tools["tool-refund"] = {
+        "id": "tool-refund", "orgId": "o", "createdAt": samples.iso(samples.T0),
+        "updatedAt": samples.iso(samples.T0), "type": "function",
+        "function": {"name": "issue_refund", "description": "Refund an order.",
+                     "parameters": {"type": "object", "properties": {
+                         "order_id": {"type": "string"}}}},
+        "server": {"url": "https://tools.example.com/refund"}}
+    with serve(make_vapi_app([], data=data)) as server, _live(server) as provider:
+        snap = provider.get_snapshot(provider.get_call(CALL_ID))
+        refund = snap.tool("issue_refund")
+        assert refund is not None and refund.server_url == "https://tools.example.com/refund"
+        assert refund.parameters["properties"] == {"order_id": {"type": "string"}}
+        del data.tools["tool-refund"]  # a tool deleted since the call: left out, with a warning
+        with VapiProvider(KEY, server.url) as fresh:
+            snap = fresh.get_snapshot(fresh.get_call(CALL_ID))
+        assert snap.tool("issue_refund") is None and snap.tool("check_status") is not None
+        assert len(server.seen(r"^/tool/tool-refund$")) == 2

@@ -143,7 +143,11 @@ class StageError(SimulationError):
 
     http_status = 502
 
-    def __init__(self, message: str, *, stage: str, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, stage: str, retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.stage = stage
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said

@@ -8,8 +8,13 @@
 Routes, as Retell has them:
 
 * ``GET /v2/get-call/{id}``
+* ``POST /v3/list-calls`` (the current API): a typed ``start_timestamp`` filter (``ge``/``gt``/
+  ``le``/``lt`` number or ``bt`` range, inclusive), ``sort_order``, ``limit``, an opaque
+  ``pagination_key`` cursor, ``include_total``; answers ``{items, has_more, pagination_key,
+  total}`` with items **without transcripts**, as Retell does. ``v3_available = False`` makes it
+  404, like an older account.
 * ``POST /v2/list-calls``: ``start_timestamp`` thresholds (inclusive), ``sort_order``, ``limit``,
-  and an exclusive ``pagination_key``.
+  and an exclusive ``pagination_key``; a bare list of calls with transcripts.
 * ``GET /get-agent/{id}?version=`` and ``GET /get-retell-llm/{id}?version=``: latest without
   a version, 404 for an unknown one.
 
@@ -18,11 +23,12 @@ come from ``<stem>.json`` files in the Retell shape: get-call bodies, or the ``c
 object of webhook bodies. Files in the Vapi shape are skipped. Recording URLs in served calls
 are rewritten to ``<server>/recordings/<stem>.<kind>.wav``. Like a CDN, those need no key, and
 they answer 404 when the fixture has no such file. Set ``list_without_transcripts`` to drop
-transcripts from list items, as ``/v3/list-calls`` does.
+transcripts from ``/v2/list-calls`` items too.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Mapping
@@ -61,10 +67,12 @@ class FakeRetellAPI:
         self.agents: dict[tuple[str, str], dict[str, Any]] = {}
         self.llms: dict[tuple[str, str], dict[str, Any]] = {}
         self.list_without_transcripts = False
+        self.v3_available = True
         self._app = Starlette(
             routes=[
                 Route("/v2/get-call/{call_id}", self._get_call, methods=["GET"]),
                 Route("/v2/list-calls", self._list_calls, methods=["POST"]),
+                Route("/v3/list-calls", self._list_calls_v3, methods=["POST"]),
                 Route("/get-agent/{agent_id}", self._get_agent, methods=["GET"]),
                 Route("/get-retell-llm/{llm_id}", self._get_llm, methods=["GET"]),
                 Route("/recordings/{name}", self._recording, methods=["GET"]),
@@ -171,6 +179,49 @@ class FakeRetellAPI:
         base = _base(request)
         return JSONResponse([self._served(c, base, listed=True) for c in calls[:limit]])
 
+    async def _list_calls_v3(self, request: Request) -> Response:
+        if not self.v3_available:
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        if not self._authorized(request):
+            return _unauthorized()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"message": "body must be a JSON object"}, status_code=400)
+        window = (body.get("filter_criteria") or {}).get("start_timestamp")
+        try:
+            calls = [c for c in self.calls.values() if window is None or _within(_start(c), window)]
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"message": f"bad start_timestamp filter {window!r}"},
+                                status_code=400)
+        descending = body.get("sort_order", "descending") == "descending"
+        calls.sort(key=lambda c: (_start(c), c["call_id"]), reverse=descending)
+        offset = 0
+        if body.get("pagination_key") is not None:
+            try:
+                offset = int(base64.urlsafe_b64decode(body["pagination_key"]).decode())
+            except (ValueError, TypeError):
+                return JSONResponse({"message": "invalid pagination_key"}, status_code=400)
+        limit = min(int(body.get("limit") or 50), 1000)
+        page = calls[offset : offset + limit]
+        base = _base(request)
+        items = [self._served(c, base) for c in page]
+        for item in items:
+            for key in _TRANSCRIPTS:
+                item.pop(key, None)
+        more = offset + limit < len(calls)
+        answer: dict[str, Any] = {
+            "items": items,
+            "has_more": more,
+            "pagination_key": (base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+                               if more else None),
+        }
+        if body.get("include_total"):
+            answer["total"] = len(calls)
+        return JSONResponse(answer)
+
     async def _get_agent(self, request: Request) -> Response:
         return self._versioned(request, self.agents, request.path_params["agent_id"], "agent")
 
@@ -218,6 +269,17 @@ def _start(call: Mapping[str, Any]) -> float:
         return float(call.get("start_timestamp") or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _within(value: float, window: Mapping[str, Any]) -> bool:
+    """Whether ``value`` passes a v3 number or range filter ``{op, type, value}``."""
+    op, bound = window["op"], window["value"]
+    if op == "bt":
+        low, high = bound
+        return float(low) <= value <= float(high)
+    compare = {"eq": value.__eq__, "ne": value.__ne__, "gt": value.__gt__, "ge": value.__ge__,
+               "lt": value.__lt__, "le": value.__le__}[op]
+    return bool(compare(float(bound)))
 
 
 def _unauthorized() -> Response:

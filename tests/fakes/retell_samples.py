@@ -80,13 +80,15 @@ def sample_call(
                 "role": "tool_call_invocation",
                 "tool_call_id": "tc_2",
                 "name": "reschedule",
-                "arguments": {"day": "friday"},
+                "arguments": '{"day": "friday"}',
                 "time_sec": 14.2,
             },
             {"role": "tool_call_result", "tool_call_id": "tc_2", "content": "ok"},
             {
                 "role": "node_transition",
+                "former_node_id": "node-reschedule",
                 "former_node_name": "reschedule",
+                "new_node_id": "node-goodbye",
                 "new_node_name": "goodbye",
             },
             done,
@@ -112,6 +114,7 @@ def sample_call(
                 {"product": "retell_platform", "unit_price": 5.5, "cost": 1.7},
             ],
             "total_duration_seconds": 18,
+            "total_duration_unit_price": 17,
             "combined_cost": 5.0,
         },
         "call_analysis": {
@@ -134,7 +137,7 @@ def sample_agent(agent_id: str = "agent_sample", version: int = 3) -> dict[str, 
         "is_published": True,
         "response_engine": {"type": "retell-llm", "llm_id": "llm_sample", "version": 2},
         "voice_id": "11labs-Adrian",
-        "voice_model": "eleven_turbo_v2",
+        "voice_model": "eleven_flash_v2",
         "voice_speed": 1.1,
         "language": "en-US",
         "stt_mode": "fast",
@@ -142,6 +145,7 @@ def sample_agent(agent_id: str = "agent_sample", version: int = 3) -> dict[str, 
         "interruption_sensitivity": 0.9,
         "end_call_after_silence_ms": 30_000,
         "max_call_duration_ms": 1_800_000,
+        "last_modification_timestamp": 1_717_000_000_000,
     }
 
 
@@ -154,6 +158,7 @@ def sample_llm(llm_id: str = "llm_sample", version: int = 2) -> dict[str, Any]:
     return {
         "llm_id": llm_id,
         "version": version,
+        "last_modification_timestamp": 1_716_999_000_000,
         "model": "gpt-4.1",
         "model_temperature": 0.2,
         "general_prompt": (
@@ -203,6 +208,7 @@ def sample_llm(llm_id: str = "llm_sample", version: int = 2) -> dict[str, Any]:
                         "name": "transfer_to_staff",
                         "description": "Transfer to the front desk staff.",
                         "transfer_destination": {"type": "predefined", "number": "+14155550111"},
+                        "transfer_option": {"type": "cold_transfer"},
                     },
                     {"type": "press_digit", "name": "press_digit"},
                 ],

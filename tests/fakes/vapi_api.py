@@ -10,7 +10,7 @@ Routes, as Vapi answers them (reference/provider-apis.md §1.1):
 
 * ``GET /call/{id}`` — the call object (only GET-/call-shaped files; webhook bodies are not
   served as calls); ``GET /call`` with ``limit`` and ``createdAt{Gt,Lt,Ge,Le}``: a plain array,
-  newest first (ties by id); ``GET /assistant/{id}``;
+  newest first (ties by id); ``GET /assistant/{id}``; ``GET /tool/{id}`` (``data.tools``);
 * ``GET /call/{id}/{stereo,customer,assistant,mono}-recording`` — 302 to
   ``/signed/<token>/<file>`` on the same server under its *other* loopback name (127.0.0.1 ↔
   localhost), so the redirect leaves the host as it does for real and httpx drops the API key;
@@ -67,6 +67,7 @@ class FakeVapiData:
 
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     assistants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
     recordings: dict[tuple[str, str], bytes | Path] = field(default_factory=dict)
     signed_requests: list[SignedRequest] = field(default_factory=list)
     _tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -201,6 +202,12 @@ def make_vapi_app(
         assistant = store.assistants.get(request.path_params["assistant_id"])
         return JSONResponse(assistant) if assistant is not None else not_found("Assistant")
 
+    async def get_tool(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        tool = store.tools.get(request.path_params["tool_id"])
+        return JSONResponse(tool) if tool is not None else not_found("Tool")
+
     async def recording(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
@@ -234,6 +241,7 @@ def make_vapi_app(
         Route("/call/{call_id}", get_call),
         Route("/call/{call_id}/{endpoint}-recording", recording),
         Route("/assistant/{assistant_id}", get_assistant),
+        Route("/tool/{tool_id}", get_tool),
         Route("/signed/{token}/{name}", signed),
     ])
     app.state.data = store

@@ -24,6 +24,7 @@ import numpy as np
 from voicereplay.errors import StageError, VoiceReplayError
 from voicereplay.models import ToolCall, Word
 from voicereplay.registry import Registry
+from voicereplay.retry import RetryPolicy
 
 __all__ = [
     "LLMS",
@@ -121,14 +122,16 @@ class _Stage:
         """Load models ahead of use, so loading is not timed as a turn's latency (optional)."""
 
     def _run(self, what: str, call: Callable[[], T],
-             sleep: Callable[[float], None] = time.sleep) -> T:
-        for attempt in range(self.max_retries + 1):
+             sleep: Callable[[float], None] | None = None) -> T:
+        policy = RetryPolicy(attempts=self.max_retries + 1, backoff=self.backoff,
+                             sleep=sleep or time.sleep)
+        for attempt in range(policy.attempts):
             try:
                 return call()
             except StageError as exc:
-                if not exc.retryable or attempt >= self.max_retries:
+                if not exc.retryable or policy.gives_up(attempt):
                     raise
-                sleep(self.backoff * (2**attempt))
+                policy.sleep(policy.delay(attempt, exc.retry_after))
             except VoiceReplayError:
                 raise
             except Exception as exc:  # a backend's own failure: name it, keep the cause

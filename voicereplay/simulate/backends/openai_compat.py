@@ -28,6 +28,7 @@ import httpx
 
 from voicereplay.errors import StageError
 from voicereplay.models import ToolCall
+from voicereplay.retry import parse_retry_after
 from voicereplay.simulate.stages import LLMS, ChatDelta, ChatRequest, LanguageModel
 
 __all__ = ["ChunkAssembler", "OpenAICompatibleLLM"]
@@ -211,8 +212,8 @@ class OpenAICompatibleLLM(LanguageModel):
         except StageError as exc:
             if self._redact(exc.message) == exc.message:
                 raise
-            raise StageError(self._redact(exc.message), stage=STAGE,
-                             retryable=exc.retryable) from None  # the cause holds the secret
+            raise StageError(self._redact(exc.message), stage=STAGE, retryable=exc.retryable,
+                             retry_after=exc.retry_after) from None  # the cause holds the secret
         except httpx.TimeoutException as exc:
             raise StageError(f"{STAGE}: {url} timed out after {self.timeout:g} s "
                              f"({type(exc).__name__})", stage=STAGE, retryable=True) from exc
@@ -281,7 +282,8 @@ class OpenAICompatibleLLM(LanguageModel):
                 f"the path is wrong (check --model and that --llm-base-url ends where "
                 f"/chat/completions begins, usually /v1): {detail}", stage=STAGE)
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return StageError(f"{STAGE}: {where}: {detail}", stage=STAGE, retryable=retryable)
+        return StageError(f"{STAGE}: {where}: {detail}", stage=STAGE, retryable=retryable,
+                          retry_after=parse_retry_after(response.headers.get("Retry-After")))
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:

@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 
 from voicereplay.errors import StageError
+from voicereplay.retry import parse_retry_after
 from voicereplay.simulate.stages import TTS, Audio, TextToSpeech
 
 __all__ = ["OpenAISpeechTTS", "WavStream"]
@@ -209,7 +210,8 @@ class OpenAISpeechTTS(TextToSpeech):
             return StageError(f"{where}: no such endpoint or model {self.model!r}; check base_url"
                               f" and model{detail}", stage=self.name)
         retryable = status in (408, 409, 429) or status >= 500
-        return StageError(f"{where}{detail}", stage=self.name, retryable=retryable)
+        return StageError(f"{where}{detail}", stage=self.name, retryable=retryable,
+                          retry_after=parse_retry_after(response.headers.get("Retry-After")))
 
     def _server_message(self, response: httpx.Response) -> str:
         try:
