@@ -91,7 +91,7 @@ def test_damaged_call_files_store_all_or_nothing(text: str) -> None:
         (root / "calls" / "call.json").write_text(text)
         (root / "calls" / "call.assistant.json").write_text(ASSISTANT)
         (root / "calls" / "call.stereo.wav").write_bytes(WAV)
-        store = Store("sqlite://", root / "artifacts")
+        store = Store(f"sqlite:///{root / 'vr.db'}", root / "artifacts")
         try:
             [outcome] = import_calls(store, FilesProvider(root / "calls"))
             if outcome.ok:
