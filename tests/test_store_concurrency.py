@@ -64,7 +64,7 @@ def test_two_imports_of_the_same_folder_at_once(tmp_path: Path) -> None:
         try:
             with Store.from_settings(settings) as store:
                 provider = FilesProvider(exported)
-                barrier.wait()
+                barrier.wait(timeout=60)
                 results.append(import_calls(store, provider, concurrency=2))
         except BaseException as exc:  # reported below
             errors.append(exc)
