@@ -144,3 +144,25 @@ def test_a_save_that_fails_removes_the_blobs_it_wrote(
     [outcome] = import_calls(store, FilesProvider(exported))
     assert outcome.status == "failed" and outcome.error and "disk is full" in outcome.error
     assert _files(store.artifacts.root / "blobs") == []
+
+
+def test_a_full_disk_in_the_cli_is_one_line(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from voicereplay.cli import app
+
+    exported = _export(tmp_path)
+
+    def no_space(self: ArtifactStore) -> tuple[Any, str]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ArtifactStore, "_open_temp", no_space)
+    result = CliRunner().invoke(app, ["calls", "import", "--provider", "files",
+                                      "--dir", str(exported)])
+    assert result.exit_code == StoreError.exit_code
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = [ln for ln in result.stderr.splitlines() if "disk is full" in ln]
+    assert "demo-refund.json" in line and "Traceback" not in result.output
+    home = Settings.from_env().home
+    assert _files(home / "artifacts" / "blobs") == []
