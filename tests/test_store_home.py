@@ -176,6 +176,15 @@ def test_a_read_only_home_can_be_read(read_only_home: Path) -> None:
         assert store.count_calls() == 1
 
 
+def test_a_read_only_folder_without_a_store_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    monkeypatch.setattr(database_module.os, "access", lambda path, mode: False)
+    with pytest.raises(StoreError, match=r"there is no store yet and .*/ro is read-only$"):
+        _open(folder)
+
+
 def test_read_only_home_in_the_cli(read_only_home: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner

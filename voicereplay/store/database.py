@@ -78,6 +78,9 @@ class Database:
             else None
         )
         self.read_only = self.sqlite_file is not None and not _writable(self.sqlite_file)
+        if self.read_only and self.sqlite_file is not None and not self.sqlite_file.exists():
+            raise StoreError(f"cannot open database {self.url}: there is no store yet and "
+                             f"{self.sqlite_file.parent} is read-only")
         self.engine = self._create_engine(parsed)
         try:
             self._migrate(home)
