@@ -4,7 +4,10 @@ recording is reported, and a read-only home can still be read."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,8 @@ from voicereplay.pipeline import import_calls
 from voicereplay.providers.files import FilesProvider
 from voicereplay.store import Store
 
-DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "fixtures" / "demo"
 KINDS = ["agent", "customer", "mixed", "stereo"]
 
 
@@ -205,3 +209,51 @@ def test_in_memory_sqlite_is_refused_for_the_store(tmp_path: Path) -> None:
     for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
         with pytest.raises(ConfigError, match="in-memory SQLite"):
             Store(url, tmp_path / "artifacts")
+
+
+def _without_file_override() -> list[str]:
+    """A command prefix that runs a child without root's power to write any file, or [] when
+    this process is not root (then file modes bind it already)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: chmod cannot make a folder read-only")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_a_chmod_read_only_home_in_real_processes(tmp_path: Path) -> None:
+    """The real thing: the home's files and folders lose their write bits, and the commands run
+    in a child process that cannot override file modes (root's DAC capabilities dropped)."""
+    home = tmp_path / "home"
+    with _open(home) as store:
+        call = _import_demo(store, tmp_path)
+    tmp_path.chmod(0o755)
+    for path in [home, *home.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    prefix = _without_file_override()
+    env = {**os.environ, "VOICEREPLAY_HOME": str(home), "PYTHONPATH": str(REPO)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, sys.executable, "-c",
+                               "from voicereplay.cli import app; app()", *args],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    try:
+        probe = subprocess.run([*prefix, sys.executable, "-c",
+                                f"open({str(home / 'probe')!r}, 'w')"], capture_output=True)
+        assert probe.returncode != 0  # the child really cannot write the home
+        listed = cli("calls", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert call.call_id[:8] in listed.stdout
+        shown = cli("calls", "show", call.call_id)
+        assert shown.returncode == 0, shown.stderr
+        assert cli("replays", "list").returncode == 0
+        imported = cli("calls", "import", "--provider", "files", "--dir",
+                       str(tmp_path / "export"))
+        assert imported.returncode == 1 and "Traceback" not in imported.stderr
+        assert "read-only" in imported.stderr
+    finally:
+        for path in [home, *home.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -15,8 +15,10 @@ Concurrency, as a first-time user meets it:
   lock before it reads what it is about to change, so two imports of the same call queue up
   instead of both inserting it (the second then finds it unchanged). Reads stay ``BEGIN``
   (deferred) and, in WAL mode, never wait for a writer.
-* A SQLite file in a folder this process cannot write is opened read-only (``mode=ro``): reading
-  works, and a write fails with one line saying the store is read-only.
+* A SQLite file in a folder this process cannot write is opened read-only (``mode=ro``, and
+  ``immutable`` because SQLite cannot keep its WAL index there): reading works, a write fails
+  with one line saying the store is read-only. Changes another process makes to the file while
+  it is open this way are not seen.
 
 SQLAlchemy errors leave as :class:`~voicereplay.errors.StoreError` with the URL shown without
 its password.
@@ -33,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -134,8 +137,11 @@ class Database:
         if self.sqlite_file is not None:
             options["connect_args"] = {"check_same_thread": False}
             if self.read_only:
+                # immutable: SQLite cannot make the WAL index (-shm) in a read-only folder, so it
+                # reads the file as it stands, without locks
                 parsed = parsed.set(
-                    database=f"file:{self.sqlite_file}?mode=ro", query={"uri": "true"}
+                    database=f"file:{quote(str(self.sqlite_file))}?mode=ro&immutable=1",
+                    query={"uri": "true"},
                 )
         try:
             engine = create_engine(parsed, **options)
