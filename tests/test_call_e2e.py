@@ -22,7 +22,6 @@ import soundfile
 from typer.testing import CliRunner
 
 from voicereplay.cli import app
-from voicereplay.config import Settings
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
 DEMO = "dfed92e7-b86e-5139-835c-d451a4f9d515"
@@ -165,16 +164,20 @@ def test_silent_recordings_fall_back_with_a_warning(tmp_path: Path) -> None:
     assert replay["warnings"]
 
 
-def test_a_corrupt_recording_is_one_clear_error_and_stores_no_replay(tmp_path: Path) -> None:
+def test_corrupt_recordings_are_left_out_and_the_caller_synthesized(tmp_path: Path) -> None:
     calls = _copy_demo(tmp_path)
     for path in calls.glob("*.wav"):
         path.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x07" * 64)
-    code, _, err = run("call", DEMO, "--dir", str(calls), "--model", "recorded")
-    assert code != 0
-    [line] = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "cannot read audio" in line and "corrupt" in line
-    assert run("replays", "list", "--json")[1].strip() == "[]"
-    assert not any((Settings.from_env().artifacts_dir / "replays").glob("*/*.wav"))
+    code, out, err = run("calls", "import", "--provider", "files", "--dir", str(calls))
+    assert code == 0, err
+    for kind in ("stereo", "customer", "agent", "mixed"):  # each file named, with what is wrong
+        assert f"{kind} recording demo-refund.{kind}.wav is not audio that can be decoded" in (
+            out + err).replace("\n", " ")
+    code, out, err = run("call", DEMO, "--dir", str(calls), "--model", "recorded", "--json")
+    assert code == 0, err
+    [replay] = replays(out)
+    assert [u["origin"] for u in by_role(replay, "user")] == ["tts-of-transcript"] * 5
+    assert any("synthesized from the transcript" in w for w in replay["warnings"])
 
 
 def test_a_snapshot_without_a_system_prompt_replays_with_a_warning(tmp_path: Path) -> None:

@@ -6,10 +6,8 @@ reads back) or stores nothing and reports the file with a clear voicereplay erro
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +23,7 @@ DEMO = json.loads((FIXTURES / "demo" / "demo-refund.json").read_text())
 ASSISTANT = (FIXTURES / "demo" / "demo-refund.assistant.json").read_text()
 
 
-def _tiny_wav() -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x01\x00" * 800)
-    return buf.getvalue()
-
-
-WAV = _tiny_wav()
+WAV = (FIXTURES / "demo" / "demo-refund.stereo.wav").read_bytes()
 JUNK = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
@@ -91,14 +79,17 @@ def test_damaged_call_files_store_all_or_nothing(text: str) -> None:
         (root / "calls" / "call.json").write_text(text)
         (root / "calls" / "call.assistant.json").write_text(ASSISTANT)
         (root / "calls" / "call.stereo.wav").write_bytes(WAV)
-        store = Store("sqlite://", root / "artifacts")
+        store = Store(f"sqlite:///{root / 'vr.db'}", root / "artifacts")
         try:
             [outcome] = import_calls(store, FilesProvider(root / "calls"))
             if outcome.ok:
                 assert outcome.call_id is not None
                 call = store.get_call(outcome.call_id, outcome.provider)
                 assert store.count_calls() == 1
-                assert [r.kind for r in call.recordings] == ["stereo"]
+                kinds = [r.kind for r in call.recordings]
+                # damaged turn times may run past the recording: then it is left out, saying so
+                assert kinds == ["stereo"] or (kinds == [] and any(
+                    w.startswith("stereo recording call.stereo.wav") for w in outcome.warnings))
             else:
                 assert outcome.error and outcome.source == "call.json"
                 assert store.count_calls() == 0

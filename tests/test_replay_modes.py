@@ -233,7 +233,7 @@ def test_turn_mode_with_the_real_models(tmp_path: Path) -> None:
     exported.mkdir()
     for path in DEMO.glob("demo-refund.*"):
         shutil.copy(path, exported / path.name)
-    store = Store("sqlite://", tmp_path / "artifacts")
+    store = Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts")
     try:
         [outcome] = import_calls(store, FilesProvider(exported))
         assert outcome.ok and outcome.call_id is not None

@@ -15,7 +15,7 @@ from voicereplay.store import Store
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    store = Store("sqlite://", tmp_path / "artifacts")
+    store = Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts")
     store.save_call(Call(provider="vapi", call_id="call-1"))
     store.save_call(Call(provider="retell", call_id="call-2"))
     return store

@@ -17,8 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import voicereplay.store as store_module
+import voicereplay.store.calls as calls_module
+import voicereplay.store.recordings as recordings_module
 from voicereplay.config import Settings
-from voicereplay.db import Base
 from voicereplay.errors import ConfigError, NotStoredError, StoreError
 from voicereplay.models import (
     Analysis,
@@ -36,6 +37,7 @@ from voicereplay.models import (
 )
 from voicereplay.snapshot import AgentSnapshot, ModelConfig, SnapshotSource, ToolSpec
 from voicereplay.store import Store, content_sha256, redact_url
+from voicereplay.store.tables import Base, CallRow
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
 TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "replays", "snapshots"}
@@ -43,7 +45,7 @@ TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "replays", "sn
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    with Store("sqlite://", tmp_path / "artifacts") as s:
+    with Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts") as s:
         yield s
 
 
@@ -144,9 +146,9 @@ def head_revision() -> str | None:
 # -- migrations -------------------------------------------------------------------------------
 
 
-def test_migrations_build_the_schema_in_memory(store: Store) -> None:
-    assert head_revision() == "0002_replays"
-    assert rows(store, "select version_num from alembic_version") == [("0002_replays",)]
+def test_migrations_build_the_schema(store: Store) -> None:
+    assert head_revision() == "0003_relative_paths"
+    assert rows(store, "select version_num from alembic_version") == [("0003_relative_paths",)]
     assert set(sa.inspect(store.engine).get_table_names()) == TABLES
 
 
@@ -160,7 +162,7 @@ def test_reopening_a_file_db_keeps_data_and_does_not_migrate_again(tmp_path: Pat
     with Store(url, tmp_path / "a") as first:
         first.save_call(make_call(first))
     with Store(url, tmp_path / "a") as second:  # would fail on "table calls already exists"
-        assert rows(second, "select version_num from alembic_version") == [("0002_replays",)]
+        assert rows(second, "select version_num from alembic_version") == [("0003_relative_paths",)]
         assert set(sa.inspect(second.engine).get_table_names()) == TABLES
         assert second.get_call("call-1").call_id == "call-1"
 
@@ -192,8 +194,9 @@ def test_call_and_snapshot_round_trip(store: Store) -> None:
 
     stereo = call.recording("stereo")
     assert stereo is not None
+    relative = Path(stereo.path).relative_to(store.home).as_posix()  # stored under the home
     assert rows(store, "select sha256, path, size from blobs") == [
-        (stereo.sha256, stereo.path, stereo.size)
+        (stereo.sha256, relative, stereo.size)
     ]
     assert sorted(rows(store, "select kind, url, sha256 from call_recordings")) == [
         ("customer", "https://storage.vapi.ai/c.wav", None),
@@ -389,12 +392,12 @@ def test_same_id_for_two_providers_asks_for_provider(store: Store) -> None:
 
 
 def test_a_failed_save_leaves_nothing_behind(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail_after_writing(session: Any, call_pk: int, call: Call) -> None:
+    def fail_after_writing(self: Any, session: Any, call_pk: int, call: Call) -> None:
         # The snapshot, the call row and its blob are written in this transaction by now.
-        assert session.get(store_module.CallRow, call_pk) is not None
+        assert session.get(CallRow, call_pk) is not None
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_module, "put_recordings", fail_after_writing)
+    monkeypatch.setattr(recordings_module.RecordingRepository, "replace", fail_after_writing)
     with pytest.raises(RuntimeError, match="disk full"):
         store.save_call(make_call(store), make_snapshot())
     for table in ("calls", "snapshots", "blobs", "call_recordings"):
@@ -407,7 +410,7 @@ def test_a_failed_update_keeps_the_old_call(store: Store, monkeypatch: pytest.Mo
     def failing_snapshot(session: Any, snapshot: AgentSnapshot) -> str:
         raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(store_module, "put_snapshot", failing_snapshot)
+    monkeypatch.setattr(calls_module, "put_snapshot", failing_snapshot)
     with pytest.raises(StoreError, match="saving call vapi:call-1 failed.*database is locked"):
         store.save_call(make_call(store, ended_reason="changed"), make_snapshot())
     assert store.get_call("call-1").ended_reason == "customer-ended-call"

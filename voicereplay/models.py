@@ -37,6 +37,7 @@ __all__ = [
     "TurnLatency",
     "Word",
     "local_recordings",
+    "missing_recordings",
 ]
 
 ProviderName = Literal["vapi", "retell"]
@@ -140,8 +141,18 @@ class Recording(_Model):
 
 
 def local_recordings(recordings: Iterable[Recording]) -> dict[RecordingKind, Path]:
-    """Kind → local file of the recordings that are downloaded and still on disk."""
+    """Kind → local file of the recordings that are downloaded and still on disk.
+
+    A downloaded recording whose file is gone is left out here; :func:`missing_recordings`
+    names it, so a replay says so instead of silently synthesizing the caller.
+    """
     return {r.kind: Path(r.path) for r in recordings if r.path and Path(r.path).exists()}
+
+
+def missing_recordings(recordings: Iterable[Recording]) -> list[str]:
+    """One warning per downloaded recording whose file is no longer in the store."""
+    return [f"recording {r.kind} is missing from the store ({r.path})"
+            for r in recordings if r.path and not Path(r.path).exists()]
 
 
 class Call(_Model):

@@ -14,16 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from voicereplay.artifacts import Blob
 from voicereplay.config import Settings
-from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
+from voicereplay.errors import ConfigError, NotStoredError, RecordingError, VoiceReplayError
 from voicereplay.models import Call, Recording
 from voicereplay.providers import CallProvider, create
+from voicereplay.recording_check import recording_problem, transcript_end
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
 __all__ = ["ImportOutcome", "import_calls", "open_provider"]
 
 Status = Literal["created", "updated", "unchanged", "failed"]
+_WITHOUT_IT = "the call is imported without it (a scripted replay synthesizes the caller)"
 
 
 @dataclass
@@ -61,6 +64,7 @@ class _Prepared:
     outcome: ImportOutcome
     call: Call | None = None
     snapshot: AgentSnapshot | None = None
+    new_blobs: list[Blob] = field(default_factory=list)  # removed again if the save fails
 
 
 def open_provider(
@@ -169,16 +173,55 @@ def _prepare(
     except VoiceReplayError as exc:
         outcome.warnings.append(f"no agent snapshot: {exc}")
     if recordings and call.recordings:
-        try:
-            prepared.call = call.model_copy(
-                update={"recordings": _download(store, provider, call)}
-            )
-        except VoiceReplayError as exc:
-            outcome.fail(exc)
+        with store.artifacts.track() as written:
+            try:
+                fetched = _download(store, provider, call, outcome)
+            except VoiceReplayError as exc:
+                store.discard_unreferenced(written)  # no orphans from a half-done download
+                outcome.fail(exc)
+                return prepared
+        kept = _checked(provider, call, fetched, outcome)
+        kept_shas = {r.sha256 for r in kept}
+        prepared.new_blobs = [b for b in written if b.sha256 in kept_shas]
+        store.discard_unreferenced([b for b in written if b.sha256 not in kept_shas])
+        prepared.call = call.model_copy(update={"recordings": kept})
     return prepared
 
 
-def _download(store: Store, provider: CallProvider, call: Call) -> list[Recording]:
+def _checked(provider: CallProvider, call: Call, fetched: list[Recording],
+             outcome: ImportOutcome) -> list[Recording]:
+    """The recordings that can be replayed; each other one becomes a warning naming its file."""
+    end = transcript_end(call.turns)
+    kept: list[Recording] = []
+    for recording in fetched:
+        problem = (recording_problem(Path(recording.path), recording.kind, call_end=end)
+                   if recording.path else None)
+        if problem is None:
+            kept.append(recording)
+            continue
+        outcome.warnings.append(
+            f"{recording.kind} recording {_source_name(provider, call, recording)} {problem}; "
+            f"{_WITHOUT_IT}")
+    return kept
+
+
+def _source_name(provider: CallProvider, call: Call, recording: Recording) -> str:
+    """The file (for an exported folder) or URL the recording came from."""
+    from voicereplay.providers.files import FilesProvider
+
+    if isinstance(provider, FilesProvider):
+        try:  # FilesProvider has no public "file of this recording" yet
+            local = provider._file_for(call.call_id).recordings.get(recording.kind)
+        except (VoiceReplayError, AttributeError):
+            local = None
+        if local is not None:
+            return Path(local).name
+    return recording.url or "(no URL)"
+
+
+def _download(store: Store, provider: CallProvider, call: Call,
+              outcome: ImportOutcome) -> list[Recording]:
+    """The call's recordings in the store; one that is not audio becomes a warning."""
     known = _stored_recordings(store, call)
     fetched: list[Recording] = []
     for recording in call.recordings:
@@ -192,7 +235,12 @@ def _download(store: Store, provider: CallProvider, call: Call) -> list[Recordin
         ):
             fetched.append(previous)
             continue
-        fetched.append(provider.fetch_recording(call, recording, store.artifacts))
+        try:
+            fetched.append(provider.fetch_recording(call, recording, store.artifacts))
+        except RecordingError as exc:
+            outcome.warnings.append(f"{recording.kind} recording "
+                                    f"{_source_name(provider, call, recording)}: {exc}; "
+                                    f"{_WITHOUT_IT}")
     return fetched
 
 
@@ -212,6 +260,7 @@ def _save(store: Store, prepared: _Prepared) -> ImportOutcome:
         outcome.status = store.save_call(call, prepared.snapshot)
         outcome.recordings = [r.kind for r in call.recordings if r.sha256]
     except VoiceReplayError as exc:
+        store.discard_unreferenced(prepared.new_blobs)
         outcome.fail(exc)
     return outcome
 

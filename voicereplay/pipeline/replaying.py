@@ -20,7 +20,7 @@ from typing import Any
 from voicereplay.checks import Check
 from voicereplay.config import Settings
 from voicereplay.errors import SimulationError, VoiceReplayError
-from voicereplay.models import Call, Replay, ReplayMode, local_recordings
+from voicereplay.models import Call, Replay, ReplayMode, local_recordings, missing_recordings
 from voicereplay.simulate.stages import LLMS, STT, TTS, LanguageModel
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
@@ -125,6 +125,7 @@ def replay_call(
                 "created_at": datetime.now(UTC),
                 "wall_seconds": time.perf_counter() - started,
                 "checks": list(options.checks),
+                "warnings": [*missing_recordings(call.recordings), *replay.warnings],
             })
             store.replays.save(replay, snapshot)
         except VoiceReplayError:

@@ -1,29 +1,28 @@
 """Stored replays: every replay of a call, with the snapshot it ran against.
 
-``store.replays`` (a :class:`ReplayStore`) saves a finished :class:`~voicereplay.models.Replay`
-in one transaction with its snapshot, reads one back by id (or an unambiguous prefix of 6+
-characters), and lists a call's replay history, newest first.
+``store.replays`` (a :class:`ReplayRepository`) saves a finished
+:class:`~voicereplay.models.Replay` in one transaction with its snapshot, reads one back by id
+(or an unambiguous prefix of 6+ characters), and lists a call's replay history, newest first.
+The replay's audio paths are stored relative to the home, like the calls' recordings.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import insert, select
 
-from voicereplay.db import CallRow, ReplayRow, find_call, put_snapshot, utcnow
-from voicereplay.errors import NotStoredError
 from voicereplay.models import Replay
 from voicereplay.snapshot import AgentSnapshot
+from voicereplay.store.calls import find_call
+from voicereplay.store.database import Database
+from voicereplay.store.prefix import by_id_or_prefix
+from voicereplay.store.recordings import HomePaths
+from voicereplay.store.snapshots import put_snapshot
+from voicereplay.store.tables import CallRow, ReplayRow, utcnow
 
-if TYPE_CHECKING:
-    from voicereplay.store import Store
-
-__all__ = ["ReplayStore", "ReplaySummary"]
-
-MIN_PREFIX = 6
+__all__ = ["ReplayRepository", "ReplaySummary"]
 
 
 class ReplaySummary(BaseModel):
@@ -43,15 +42,16 @@ class ReplaySummary(BaseModel):
     created_at: datetime
 
 
-class ReplayStore:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+class ReplayRepository:
+    def __init__(self, db: Database, paths: HomePaths) -> None:
+        self._db = db
+        self._paths = paths
 
     def save(self, replay: Replay, snapshot: AgentSnapshot) -> str:
         """Store ``replay`` (its call must be stored) and the snapshot it ran against."""
         if replay.snapshot_id != snapshot.id:
             raise ValueError("the replay names another snapshot than the one given")
-        with self._store._session(f"saving replay {replay.id}", write=True) as session:
+        with self._db.session(f"saving replay {replay.id}", write=True) as session:
             call = find_call(session, replay.call_id, replay.call_provider)
             put_snapshot(session, snapshot)
             session.execute(
@@ -66,7 +66,7 @@ class ReplayStore:
                     error=replay.error,
                     duration_s=replay.duration,
                     wall_seconds=replay.wall_seconds,
-                    data=replay.model_dump(mode="json"),
+                    data=self._paths.stored_recordings(replay.model_dump(mode="json")),
                     created_at=replay.created_at or utcnow(),
                 )
             )
@@ -74,22 +74,12 @@ class ReplayStore:
 
     def get(self, replay_id: str) -> Replay:
         wanted = replay_id.strip().lower()
-        with self._store._session(f"reading replay {wanted}") as session:
-            row = session.get(ReplayRow, wanted)
-            if row is None and len(wanted) >= MIN_PREFIX:
-                matches = session.scalars(
-                    select(ReplayRow)
-                    .where(ReplayRow.id.startswith(wanted, autoescape=True))
-                    .limit(2)
-                ).all()
-                if len(matches) > 1:
-                    raise NotStoredError(f"replay id {wanted} is ambiguous; give more characters")
-                row = matches[0] if matches else None
-            if row is None:
-                raise NotStoredError(
-                    f"replay {wanted} is not in the store; `voicereplay replays list` shows them"
-                )
-            return Replay.model_validate(row.data)
+        with self._db.session(f"reading replay {wanted}") as session:
+            row = by_id_or_prefix(
+                session, ReplayRow, ReplayRow.id, wanted, what="replay",
+                missing_hint="; `voicereplay replays list` shows them",
+            )
+            return Replay.model_validate(self._paths.resolved_recordings(row.data))
 
     def list(
         self,
@@ -100,7 +90,7 @@ class ReplayStore:
         limit: int | None = 50,
     ) -> list[ReplaySummary]:
         """Replays, newest first; of one call (``call_id``) or one batch when given."""
-        with self._store._session("listing replays") as session:
+        with self._db.session("listing replays") as session:
             query = select(ReplayRow, CallRow.provider, CallRow.call_id).join(
                 CallRow, CallRow.id == ReplayRow.call_pk
             )

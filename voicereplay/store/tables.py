@@ -1,5 +1,4 @@
-"""The database tables of the store, as typed SQLAlchemy 2 models, and the row operations
-:mod:`voicereplay.store` runs inside its sessions.
+"""The database tables of the store, as typed SQLAlchemy 2 models (one row class per table).
 
 The table classes describe the schema that ``voicereplay/migrations`` creates; the migrations, not
 ``metadata.create_all``, build the database, and a test checks the two agree. Every datetime is
@@ -9,7 +8,7 @@ stored as naive UTC and read back as aware UTC (:class:`UTCDateTime`), on SQLite
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,15 +24,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    delete,
-    insert,
-    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-
-from voicereplay.errors import ConfigError, NotStoredError
-from voicereplay.models import Call, ProviderName
-from voicereplay.snapshot import AgentSnapshot
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
@@ -43,15 +35,9 @@ __all__ = [
     "ReplayRow",
     "SnapshotRow",
     "UTCDateTime",
-    "call_row_values",
-    "find_call",
-    "put_recordings",
-    "put_snapshot",
-    "split_key",
     "utcnow",
 ]
 
-PROVIDERS: tuple[str, ...] = get_args(ProviderName)
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -92,7 +78,8 @@ class SnapshotRow(Base):
 
 
 class BlobRow(Base):
-    """A content-addressed audio file under the artifacts dir."""
+    """A content-addressed audio file under the artifacts dir; ``path`` is relative to the
+    home (absolute only for a file outside it)."""
 
     __tablename__ = "blobs"
 
@@ -165,93 +152,3 @@ class ReplayRow(Base):
     wall_seconds: Mapped[float | None] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-# -- row operations, each inside the caller's session/transaction ---------------------
-
-
-def put_snapshot(session: Session, snapshot: AgentSnapshot) -> str:
-    found = session.scalar(select(SnapshotRow.id).where(SnapshotRow.id == snapshot.id))
-    if found is None:
-        data = snapshot.model_dump(mode="json")
-        session.execute(insert(SnapshotRow), [{"id": snapshot.id, "data": data,
-                                               "created_at": utcnow()}])
-    return snapshot.id
-
-
-def call_row_values(
-    call: Call,
-    sha: str,
-    snapshot_id: str | None,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at)."""
-    return {
-        "type": call.type,
-        "status": call.status,
-        "started_at": call.started_at,
-        "ended_at": call.ended_at,
-        "duration_s": call.duration,
-        "ended_reason": call.ended_reason,
-        "agent_id": call.agent_id,
-        "agent_version": call.agent_version,
-        "customer_number": call.customer_number,
-        "cost_usd": call.cost.total_usd,
-        "success": call.analysis.success,
-        "turn_count": sum(1 for t in call.turns if t.role in ("agent", "user")),
-        "snapshot_id": snapshot_id,
-        "content_sha256": sha,
-        "data": data if data is not None else call.model_dump(mode="json"),
-        "updated_at": now,
-    }
-
-
-def put_recordings(session: Session, call_pk: int, call: Call) -> None:
-    """Replace the call's recording rows, registering downloaded files as blobs."""
-    session.execute(delete(CallRecordingRow).where(CallRecordingRow.call_pk == call_pk))
-    rows: dict[str, dict[str, Any]] = {}
-    blobs: dict[str, dict[str, Any]] = {}
-    for rec in call.recordings:
-        if rec.kind in rows:
-            continue  # Call.recording(kind) reads the first one too
-        sha = rec.sha256 if rec.sha256 and rec.path else None
-        if sha is not None:
-            blobs.setdefault(sha, {"sha256": sha, "path": rec.path, "size": rec.size,
-                                   "created_at": utcnow()})
-        rows[rec.kind] = {"call_pk": call_pk, "kind": rec.kind, "url": rec.url, "sha256": sha}
-    if blobs:
-        known = set(session.scalars(select(BlobRow.sha256).where(BlobRow.sha256.in_(blobs))))
-        new = [row for sha, row in blobs.items() if sha not in known]
-        if new:
-            session.execute(insert(BlobRow), new)
-    if rows:
-        session.execute(insert(CallRecordingRow), list(rows.values()))
-
-
-def split_key(call_id: str, provider: str | None) -> tuple[str | None, str]:
-    prefix, sep, rest = call_id.partition(":")
-    if sep and rest and prefix in PROVIDERS and provider in (None, prefix):
-        return prefix, rest
-    return provider, call_id
-
-
-def find_call(session: Session, call_id: str, provider: str | None) -> CallRow:
-    provider, call_id = split_key(call_id.strip(), provider)
-    query = select(CallRow).where(CallRow.call_id == call_id)
-    if provider is not None:
-        query = query.where(CallRow.provider == provider)
-    rows = session.scalars(query.order_by(CallRow.provider).limit(2)).all()
-    if not rows:
-        shown = f"{provider}:{call_id}" if provider else call_id
-        raise NotStoredError(
-            f"call {shown} is not in the store; run `voicereplay calls import {call_id}` first"
-        )
-    if len(rows) > 1:
-        a, b = rows[0].provider, rows[1].provider
-        # Not NotStoredError: the call is stored, the user's reference is just underspecified.
-        raise ConfigError(
-            f"call id {call_id} is stored for more than one provider ({a}, {b}); "
-            f"say which with --provider {a} (or write {a}:{call_id})"
-        )
-    return rows[0]

@@ -1,0 +1,85 @@
+"""Concurrent first use of a home, and two imports of the same folder at once.
+
+Real processes open a fresh home together (the migrations must run once, under the home's
+migration lock), and two threads, each with its own Store as two commands would have, import the
+same folder at the same moment (the loser of each insert race reports "unchanged").
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from voicereplay.config import Settings
+from voicereplay.pipeline import ImportOutcome, import_calls
+from voicereplay.providers.files import FilesProvider
+from voicereplay.store import Store
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _first_use(home: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        with Store.from_settings(Settings.for_home(home)) as store:
+            results.put(("ok", store.count_calls()))
+    except BaseException as exc:  # reported to the parent
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_four_processes_open_a_fresh_home_at_once(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    home = tmp_path / "home"
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    workers = [ctx.Process(target=_first_use, args=(str(home), barrier, results))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert outcomes == [("ok", 0)] * 4
+    engine = sa.create_engine(f"sqlite:///{home / 'voicereplay.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).all() == [
+            ("0003_relative_paths",)]
+    engine.dispose()
+
+
+def test_two_imports_of_the_same_folder_at_once(tmp_path: Path) -> None:
+    exported = tmp_path / "export"
+    shutil.copytree(FIXTURES / "vapi", exported)
+    settings = Settings.for_home(tmp_path / "home")
+    Store.from_settings(settings).close()  # the race here is the imports, not the migration
+    barrier = threading.Barrier(2)
+    results: list[list[ImportOutcome]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with Store.from_settings(settings) as store:
+                provider = FilesProvider(exported)
+                barrier.wait(timeout=60)
+                results.append(import_calls(store, provider, concurrency=2))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    first, second = ({o.source: o for o in run_} for run_ in results)
+    assert set(first) == set(second) and len(first) == 3
+    for source in first:
+        pair = sorted([first[source].status, second[source].status])
+        assert pair == ["created", "unchanged"], (source, first[source].error,
+                                                  second[source].error)
+    with Store.from_settings(settings) as store:
+        assert store.count_calls() == 3
