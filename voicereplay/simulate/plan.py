@@ -143,7 +143,7 @@ def guard(run: Callable[[], T], what: str) -> T:
     try:
         return run()
     except StageError as exc:
-        raise StageError(f"{what}: {exc.message}", stage=exc.stage,
+        raise type(exc)(f"{what}: {exc.message}", stage=exc.stage,
                          retryable=exc.retryable) from exc
     except VoiceReplayError:
         raise

@@ -15,7 +15,8 @@ Inside each, the JSON is one call or a list of calls: ``{"name", "arguments"}`` 
 ``parameters`` — and arguments given as a JSON string), OpenAI's own
 ``{"type": "function", "function": {"name", "arguments"}}``, or ``{"name", …arguments…}``
 flattened. JSON that names no tool offered stays text (a model may well read out JSON).
-Everything outside the calls stays text, to be spoken.
+Everything outside the calls stays text, to be spoken (less the markers some models put
+before a call: Mistral's ``[TOOL_CALLS]``, Llama's ``<|python_tag|>``).
 
 Arguments are checked against the tool's JSON schema with ``jsonschema``. A scalar of the
 wrong type where the schema asks for a string, an integer or a number (``4417`` for an
@@ -52,6 +53,7 @@ __all__ = ["TextToolCalls", "check_arguments", "parse_tool_calls", "tool_schemas
 _TAGGED = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _FENCED = re.compile(r"```[\w-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _OPENERS = re.compile(r"[<`{\[]")
+_MARKERS = re.compile(r"\[TOOL_CALLS\]|<\|python_tag\|>|</?tool_call>")  # beside a call
 _NAME_KEYS = ("name", "tool", "tool_name", "function")
 _ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
 _NOT_ARGUMENTS = {*_NAME_KEYS, "type", "id"}
@@ -103,6 +105,8 @@ def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]]) -> TextToolC
             if problem:
                 problems.append(f"{call.name}: {problem}")
     kept.append(text[position:])
+    if calls:
+        kept = [_MARKERS.sub("", part) for part in kept]
     said = " ".join(part.strip() for part in kept if part.strip())
     return TextToolCalls(said, calls, problems)
 
@@ -190,7 +194,7 @@ def _bare_calls(text: str, schemas: Mapping[str, Any],
         calls = _calls(value, schemas)
         if calls:
             yield start, end, calls
-            position = end
+        position = end  # JSON that is no call is passed over whole, not searched inside
 
 
 def _calls_in(fragment: str, schemas: Mapping[str, Any]) -> list[ToolCall]:
@@ -201,6 +205,8 @@ def _calls_in(fragment: str, schemas: Mapping[str, Any]) -> list[ToolCall]:
 
 def _calls(value: Any, schemas: Mapping[str, Any]) -> list[ToolCall]:
     """The calls ``value`` (parsed JSON) makes: all its items must be calls of known tools."""
+    if isinstance(value, Mapping) and isinstance(value.get("tool_calls"), list):
+        value = value["tool_calls"]  # {"tool_calls": [...]}, as an API message holds them
     items = value if isinstance(value, list) else [value]
     calls = [_call(item, schemas) for item in items]
     return [c for c in calls if c is not None] if items and all(calls) else []
