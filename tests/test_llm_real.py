@@ -13,6 +13,7 @@ Every test here loads a model, hence the ``models`` marker on the module.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -25,7 +26,8 @@ import httpx
 import pytest
 
 from voicereplay.errors import StageError
-from voicereplay.simulate.backends.llama_cpp import LlamaCppLLM, default_model_path
+from voicereplay.simulate.backends import llama_cpp
+from voicereplay.simulate.backends.llama_cpp import SMOLLM2_FILE, LlamaCppLLM, default_model_path
 from voicereplay.simulate.backends.openai_compat import OpenAICompatibleLLM
 from voicereplay.simulate.stages import ChatRequest, LanguageModel
 
@@ -106,10 +108,19 @@ def test_a_forced_call_cut_off_by_max_tokens_stops_there(local: LlamaCppLLM) -> 
         json.loads(call.raw_arguments)  # as far as it was written
 
 
-def test_with_tools_offered_and_no_choice_smollm2_answers_in_text(local: LlamaCppLLM) -> None:
-    result = local.complete(chat("Hi, where is my order?", tools=TOOLS, max_tokens=24))
+def test_with_tools_offered_and_no_choice_smollm2_answers_in_text(
+        local: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(llama_cpp, "_warned", set())
+    with caplog.at_level(logging.WARNING):
+        result = local.complete(chat("Hi, where is my order?", tools=TOOLS, max_tokens=24))
+        local.complete(chat("Thanks!", tools=TOOLS, max_tokens=4))
     assert result.text and not result.tool_calls  # its template cannot show it the tools
     assert result.completion_tokens and result.completion_tokens <= 24
+    [warning] = [r.getMessage() for r in caplog.records if "shows the model no tools" in
+                 r.getMessage()]  # said once per model, not per turn
+    assert SMOLLM2_FILE in warning and "tool-call verdicts need a model" in warning
+    assert local.sees_tools is False
 
 
 def test_smollm2_in_process_reads_an_engine_history_with_tool_results(local: LlamaCppLLM) -> None:

@@ -221,4 +221,7 @@ def test_the_template_is_read_from_the_gguf_metadata() -> None:
         metadata = {"tokenizer.chat_template": QWEN_STYLE}
 
     assert llama_cpp._template(Loaded()) == QWEN_STYLE
+    llm = llama_cpp.LlamaCppLLM(__file__)  # any existing file; load() is replaced below
+    llm.load = Loaded  # type: ignore[method-assign]
+    assert llm.sees_tools is True
     assert llama_cpp._template(object()) == ""

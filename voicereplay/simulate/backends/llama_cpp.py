@@ -76,6 +76,7 @@ _ARGUMENTS_START = re.compile(r'^\s*\{\s*"name"\s*:\s*"[^"]*"\s*,\s*"arguments"\
 log = logging.getLogger(__name__)
 
 _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_warned: set[Path] = set()  # models already warned about: they cannot see tools
 _load_lock = threading.Lock()
 
 
@@ -135,6 +136,12 @@ class LlamaCppLLM(LanguageModel):
         """The loaded ``llama_cpp.Llama`` (loaded on first use, then shared)."""
         return self._model()[0]
 
+    @property
+    def sees_tools(self) -> bool:
+        """Does the model's chat template show it the offered tools? (False for SmolLM2: it
+        can only call a tool when the request forces one.) Loads the model."""
+        return "tools" in _template(self.load())
+
     def _model(self) -> tuple[Any, threading.Lock]:
         key = (str(self.model_path.resolve()), self.n_ctx)
         with _load_lock:
@@ -163,7 +170,13 @@ class LlamaCppLLM(LanguageModel):
         from jinja2 import TemplateError  # llama-cpp-python's own dependency
 
         tools = request.tools if request.tool_choice != "none" else []
-        aware = "tools" in _template(llama)
+        aware = self.sees_tools
+        if tools and not aware and not _forces_a_call(request.tool_choice) and (
+                self.model_path not in _warned):
+            _warned.add(self.model_path)
+            log.warning("%s: the chat template of %s shows the model no tools, so it answers "
+                        "in text; tool-call verdicts need a model that can call tools",
+                        STAGE, self.model_path.name)
         options: dict[str, Any] = {"messages": _messages(request.messages, aware),
                                    "stream": True,
                                    "max_tokens": request.max_tokens or self.max_tokens}
@@ -221,6 +234,11 @@ class LlamaCppLLM(LanguageModel):
 def _template(llama: Any) -> str:
     template = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
     return template if isinstance(template, str) else ""
+
+
+def _forces_a_call(choice: Any) -> bool:
+    """Does ``tool_choice`` force a call (``"required"`` or a named tool)?"""
+    return choice == "required" or isinstance(choice, Mapping)
 
 
 def _forced(choice: Any, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
