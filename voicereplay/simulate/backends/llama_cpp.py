@@ -171,8 +171,8 @@ class LlamaCppLLM(LanguageModel):
 
         tools = request.tools if request.tool_choice != "none" else []
         aware = self.sees_tools
-        if tools and not aware and not _forces_a_call(request.tool_choice) and (
-                self.model_path not in _warned):
+        forced = _forced(request.tool_choice, tools)
+        if tools and not aware and not forced and self.model_path not in _warned:
             _warned.add(self.model_path)
             log.warning("%s: the chat template of %s shows the model no tools, so it answers "
                         "in text; tool-call verdicts need a model that can call tools",
@@ -182,7 +182,6 @@ class LlamaCppLLM(LanguageModel):
                                    "max_tokens": request.max_tokens or self.max_tokens}
         if tools:
             options["tools"] = tools
-        forced = _forced(request.tool_choice, tools)
         if forced:
             options["grammar"] = _call_grammar(forced)
         elif request.response_format is not None:
@@ -234,11 +233,6 @@ class LlamaCppLLM(LanguageModel):
 def _template(llama: Any) -> str:
     template = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
     return template if isinstance(template, str) else ""
-
-
-def _forces_a_call(choice: Any) -> bool:
-    """Does ``tool_choice`` force a call (``"required"`` or a named tool)?"""
-    return choice == "required" or isinstance(choice, Mapping)
 
 
 def _forced(choice: Any, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
