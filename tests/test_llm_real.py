@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.chat_templates import QWEN_STYLE
 from voicereplay.errors import StageError
 from voicereplay.simulate.backends import llama_cpp
 from voicereplay.simulate.backends.llama_cpp import SMOLLM2_FILE, LlamaCppLLM, default_model_path
@@ -134,6 +135,28 @@ def test_smollm2_in_process_reads_an_engine_history_with_tool_results(local: Lla
     result = local.complete(ChatRequest(messages=messages, tools=TOOLS, temperature=0.0,
                                         max_tokens=32))
     assert result.text and not result.tool_calls  # SmolLM2's template shows it no tools
+
+
+def test_through_a_tools_aware_template_the_model_sees_the_tools_and_its_history(
+        local: LlamaCppLLM) -> None:
+    aware = LlamaCppLLM(n_ctx=2048, seed=7, chat_template=QWEN_STYLE)
+    assert aware.sees_tools and aware.load() is not local.load()  # its own instance
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Where is order 4417?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+         "function": {"name": "check_status", "arguments": '{"order_id": "4417"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "shipped"}'},
+    ]
+    request = ChatRequest(messages=messages, tools=TOOLS, temperature=0.0, max_tokens=16)
+    told = aware.complete(request)
+    plain = local.complete(request)
+
+    # the tool schemas and the past call were rendered into the prompt: it is longer by them
+    assert told.prompt_tokens and plain.prompt_tokens
+    assert told.prompt_tokens > plain.prompt_tokens + 40
+    assert told.text or told.tool_calls
+    assert_forced_tool_call(aware)  # the grammar serves a tools-aware template alike
 
 
 def test_the_model_is_loaded_once_per_process(local: LlamaCppLLM) -> None:

