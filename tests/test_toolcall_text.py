@@ -145,6 +145,8 @@ def test_a_broken_schema_checks_nothing_and_schemas_are_read_from_tools() -> Non
     call = ToolCall(id="c", name="t", arguments={"x": 1})
     assert check_arguments(call, {"type": "no-such-type"}) == (call, None)
     assert check_arguments(call, None) == (call, None)
+    unresolvable = {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/x"}}}
+    assert check_arguments(call, unresolvable) == (call, None)  # nothing is fetched
     schemas = tool_schemas(TOOLS)
     assert list(schemas) == ["check_status", "issue_refund", "end_call"]
     assert schemas["end_call"] is None

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+from referencing.exceptions import Unresolvable
 
 from voicereplay.models import ToolCall
 from voicereplay.simulate.stages import ChatDelta
@@ -123,12 +124,15 @@ def check_arguments(call: ToolCall, schema: Any) -> tuple[ToolCall, str | None]:
     except jsonschema.SchemaError:
         return call, None  # a broken schema checks nothing
     validator = validator_class(schema)
-    if validator.is_valid(call.arguments):
-        return call, None
-    converted = _converted(call.arguments, schema)
-    if converted != call.arguments and validator.is_valid(converted):
-        return call.model_copy(update={"arguments": converted}), None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(call.arguments))
+    try:
+        if validator.is_valid(call.arguments):
+            return call, None
+        converted = _converted(call.arguments, schema)
+        if converted != call.arguments and validator.is_valid(converted):
+            return call.model_copy(update={"arguments": converted}), None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(call.arguments))
+    except Unresolvable:
+        return call, None  # a $ref that leads nowhere (nothing is fetched) checks nothing
     where = "/".join(str(p) for p in error.absolute_path) if error else ""
     message = error.message if error else "does not fit the schema"
     return call, f"{where}: {message}" if where else message
