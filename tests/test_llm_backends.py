@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fakes.scripted_llm import Reply, ScriptedLLM, tool_call
-from voicereplay.errors import ConfigError, StageError
+from voicereplay.errors import ConfigError, StageAuthError, StageError
 from voicereplay.models import Call, ToolCall, Turn
 from voicereplay.providers.vapi_payload import parse_call
 from voicereplay.simulate.backends import llama_cpp
@@ -159,10 +159,11 @@ def test_401_is_not_retried_names_the_url_and_never_shows_the_key() -> None:
         calls.append(1)
         return httpx.Response(401, json={"error": {"message": f"Incorrect API key: {KEY}"}})
 
-    with pytest.raises(StageError) as info:
+    with pytest.raises(StageAuthError) as info:
         client(handler, key_env="OPENAI_API_KEY").complete(ask())
 
     message = str(info.value)
+    assert info.value.exit_code == 3  # as a provider's AuthError
     assert len(calls) == 1 and not info.value.retryable
     assert info.value.stage == "openai-compatible"
     assert BASE in message and "OPENAI_API_KEY" in message and "401" in message
@@ -442,15 +443,6 @@ def test_scripted_llm_answers_by_keyword_retries_failures_and_reports_fake_laten
     assert second.text == "Checking." and second.tool_calls[0].arguments == {"order_id": "4417"}
     assert llm.complete(ask("mumble")).text == "Sorry?"
     assert len(llm.requests) == 3
-
-
-def test_llama_cpp_text_comes_back_without_html_entities() -> None:
-    from voicereplay.simulate.backends.llama_cpp import _unescaped
-    from voicereplay.simulate.stages import ChatDelta
-
-    pieces = ["I", "&", "#39", ";m sure. Don&amp;", "#39;t worry &", "amp; rest"]
-    out = "".join(d.text for d in _unescaped(iter(ChatDelta(text=p) for p in pieces)))
-    assert out == "I'm sure. Don't worry & rest"
 
 
 def test_replay_seed_reaches_the_tts_backends_that_take_one() -> None:

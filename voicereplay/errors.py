@@ -21,7 +21,8 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     ├── OverrideError               an override that does not fit the snapshot
     └── SimulationError             a replay could not run
         └── StageError              an STT/LLM/TTS backend failed (``retryable`` for 429s,
-                                    timeouts and the like)
+            │                       timeouts and the like)
+            └── StageAuthError      its service refused the key (401/403); exits 3
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "RateLimitError",
     "RecordingError",
     "SimulationError",
+    "StageAuthError",
     "StageError",
     "StoreError",
     "UnknownFormatError",
@@ -151,3 +153,10 @@ class StageError(SimulationError):
         self.stage = stage
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+
+
+class StageAuthError(StageError):
+    """A stage's service refused the credentials (HTTP 401/403): exit code 3, as for a
+    provider's :class:`AuthError`."""
+
+    exit_code = 3

@@ -143,8 +143,8 @@ def guard(run: Callable[[], T], what: str) -> T:
     try:
         return run()
     except StageError as exc:
-        raise StageError(f"{what}: {exc.message}", stage=exc.stage,
-                         retryable=exc.retryable) from exc
+        raise type(exc)(f"{what}: {exc.message}", stage=exc.stage,
+                        retryable=exc.retryable, retry_after=exc.retry_after) from exc
     except VoiceReplayError:
         raise
     except Exception as exc:  # a stage that broke its contract: still name the turn

@@ -8,9 +8,15 @@ time-to-first-token is real. A server that ignores ``stream`` and answers one JS
 :class:`ChunkAssembler` turns Chat Completions chunks (streamed or whole) into
 :class:`~voicereplay.simulate.stages.ChatDelta`; the in-process llama.cpp backend reuses it.
 
+A small model behind a server without a tool-call parser may write its call into ``content``
+(``<tool_call>{…}</tool_call>``, a fenced json block, bare JSON naming an offered tool); when
+tools are offered and the reply has no ``tool_calls``, such text becomes a tool call, checked
+against the tool's schema (:mod:`voicereplay.simulate.toolcall_text`), and is not spoken.
+
 Errors are :class:`~voicereplay.errors.StageError` with ``stage="openai-compatible"``:
 
-    401/403                 not retryable; check the API key (the key is never printed)
+    401/403                 StageAuthError (exit code 3), not retryable; check the API key
+                            (the key is never printed)
     404                     not retryable; names the model and the base URL
     408/429/5xx             retryable
     timeouts, connection    retryable
@@ -21,15 +27,19 @@ Errors are :class:`~voicereplay.errors.StageError` with ``stage="openai-compatib
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
 
-from voicereplay.errors import StageError
+from voicereplay.errors import StageAuthError, StageError
 from voicereplay.models import ToolCall
 from voicereplay.retry import parse_retry_after
 from voicereplay.simulate.stages import LLMS, ChatDelta, ChatRequest, LanguageModel
+from voicereplay.simulate.toolcall_text import with_text_tool_calls
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ChunkAssembler", "OpenAICompatibleLLM"]
 
@@ -195,6 +205,14 @@ class OpenAICompatibleLLM(LanguageModel):
         return body
 
     def _stream_impl(self, request: ChatRequest) -> Iterator[ChatDelta]:
+        tools = request.tools if request.tool_choice != "none" else []
+        problems: list[str] = []
+        yield from with_text_tool_calls(self._stream(request), tools, problems)
+        for problem in dict.fromkeys(problems):
+            log.warning("%s (%s): the model wrote a tool call whose arguments do not fit the "
+                        "schema: %s", STAGE, self.base_url, problem)
+
+    def _stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
         body = self.body(request)
         url = f"{self.base_url}/chat/completions"
         assembler = ChunkAssembler(f"{STAGE} ({self.base_url})")
@@ -212,8 +230,8 @@ class OpenAICompatibleLLM(LanguageModel):
         except StageError as exc:
             if self._redact(exc.message) == exc.message:
                 raise
-            raise StageError(self._redact(exc.message), stage=STAGE, retryable=exc.retryable,
-                             retry_after=exc.retry_after) from None  # the cause holds the secret
+            raise type(exc)(self._redact(exc.message), stage=STAGE, retryable=exc.retryable,
+                            retry_after=exc.retry_after) from None  # the cause holds the secret
         except httpx.TimeoutException as exc:
             raise StageError(f"{STAGE}: {url} timed out after {self.timeout:g} s "
                              f"({type(exc).__name__})", stage=STAGE, retryable=True) from exc
@@ -274,7 +292,7 @@ class OpenAICompatibleLLM(LanguageModel):
             key = (f"the {self.key_env} environment variable or --llm-api-key" if self.key_env
                    else "the --llm-api-key option or the provider's API key environment variable")
             missing = "no API key was sent" if not self._api_key else "the API key was rejected"
-            return StageError(f"{STAGE}: {where}: {missing}; check {key}", stage=STAGE)
+            return StageAuthError(f"{STAGE}: {where}: {missing}; check {key}", stage=STAGE)
         detail = self._redact(_error_text(response.text))
         if status == 404:
             return StageError(
