@@ -7,6 +7,9 @@ carries ``offset``: the seconds of LLM (and tool) time from the moment the LLM w
 to the moment the step happened — for spoken text, the time to its first token — so the
 virtual clock can place it. Speech synthesis is not done here; the engine does it.
 
+A reply with no text and no tool call is no step at all: the agent stayed silent (the recorded
+LLM answers so after a caller's last words before hanging up), so no empty agent turn is laid out.
+
 A reply may call tools up to :data:`MAX_TOOL_ROUNDS` times; a tool call to the snapshot's
 end-call tool, or spoken text containing one of its end-call phrases, ends the call after the
 text is spoken.
@@ -112,6 +115,8 @@ class Conversation:
                        prompt_tokens=result.prompt_tokens,
                        completion_tokens=result.completion_tokens)
             if not result.tool_calls:
+                if not text:  # the agent said nothing: no turn (a caller who hung up)
+                    return steps
                 self.agent_said(text)
                 return [*steps, say]
             if round_index == MAX_TOOL_ROUNDS:

@@ -123,6 +123,8 @@ class ReplayEngine:
         ``seed`` (else the snapshot's) goes to every LLM request; ``on_progress`` gets one line
         per step, including why a caller turn had to be synthesized.
         """
+        for llm in dict.fromkeys(m for m in (self.llm, self.caller_llm) if m is not None):
+            llm.reset()  # a new replay: a recorded LLM starts from the baseline's first reply
         if mode == "turn":
             return run_turn_mode(self, call, snapshot, recordings, seed=seed, tools=tools,
                                  out_dir=out_dir, on_progress=on_progress)

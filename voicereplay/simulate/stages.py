@@ -161,6 +161,13 @@ class LanguageModel(_Stage):
         model = getattr(self, "model", None)
         return model if isinstance(model, str) and model else None
 
+    def reset(self) -> None:
+        """Forget what the last replay used up; the engine calls it before every replay.
+
+        Most backends keep nothing between requests; the ``recorded`` one rewinds its replies,
+        so every run of ``--runs N`` replays the whole baseline.
+        """
+
     def complete(self, request: ChatRequest) -> ChatResult:
         def run() -> ChatResult:
             started = time.perf_counter()

@@ -9,8 +9,9 @@ With the LLM held fixed, a replay measures only what a voice or transcriber chan
   caller between them);
 - tool-call turns in a row → one step with all their calls (parallel tool calls).
 
-When the steps run out, the reply is empty text with ``finish_reason="stop"``, so the engine
-ends the call; it is not an error.
+When the steps run out, the reply is empty text with ``finish_reason="stop"``: the agent says
+nothing (the baseline's caller spoke last and hung up), which is not an error. The engine calls
+:meth:`RecordedLLM.reset` before every replay, so each run of a batch replays all the steps.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class RecordedLLM(LanguageModel):
 
     def __repr__(self) -> str:
         return f"RecordedLLM({self.position}/{len(self.steps)} steps used)"
+
+    def reset(self) -> None:
+        """Start again from the first step (a new replay of the same call)."""
+        with self._lock:
+            self.position = 0
 
     @property
     def remaining(self) -> int:
