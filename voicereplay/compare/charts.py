@@ -11,7 +11,7 @@ The format is the path's suffix: ``.png`` or ``.svg``. Sizes are fixed:
 * SVG: the same drawing, its root ``width``/``height`` set to the same numbers in ``pt``
   (pt used as px; the ``viewBox`` is kept, so it scales uniformly and looks like the PNG).
 
-Audio is read with :func:`voicereplay.simulate.audio.load_channels`; a file it cannot read is a
+Audio is read with :func:`voicereplay.audio.load_channels`; a file it cannot read is a
 :class:`~voicereplay.errors.RecordingError` naming the file. The waveform is reduced to a
 min/max envelope per pixel column before drawing, so a long call draws as fast as a short one.
 """
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from voicereplay.audio import Audio, load_channels
 from voicereplay.compare.model import Comparison, LatencyTurn
 from voicereplay.compare.turns import AgentReply, units
 from voicereplay.models import Call, Replay, Turn
@@ -33,8 +34,6 @@ from voicereplay.models import Call, Replay, Turn
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from voicereplay.simulate.stages import Audio
 
 __all__ = ["LATENCY_SIZE", "WAVEFORM_SIZE", "latency_chart", "waveform_chart"]
 
@@ -300,8 +299,6 @@ def waveform_chart(
 def _read(audio: Path | None) -> list[Audio] | None:
     if audio is None:
         return None
-    from voicereplay.simulate.audio import load_channels
-
     return load_channels(audio)
 
 

@@ -13,7 +13,7 @@ Baseline (:func:`baseline_latencies`), first source that has a figure, per reply
    ``endCall`` tool call alone, makes no entry); for **Retell** it is the index in
    ``Call.turns`` of the answering agent turn, mapped to the reply that holds it.
 2. ``"audio"``: measured in the recording's speech spans (``speech["caller"]`` and
-   ``speech["agent"]``, e.g. from :func:`voicereplay.compare.activity.speech_spans`). Searched
+   ``speech["agent"]``, e.g. from :func:`voicereplay.audio.speech_spans`). Searched
    within :data:`WINDOW` seconds of the transcript times: the agent's start is the earliest
    agent span starting within ±WINDOW of the reply's transcript start; the caller's end is the
    latest end of the caller spans that overlap the answered caller turn's transcript span

@@ -9,7 +9,7 @@ start):
   of ``Turn.text``, for turns with ``start < end``) ÷ that party's spoken minutes (the union of
   those turns' spans). None when the party has no timed speech. Rounded to 0.1.
 * Speech spans per party come from the audio when ``speech`` is given (voice activity spans,
-  :func:`voicereplay.compare.activity.speech_spans`, keys ``"agent"`` and ``"caller"``), else from
+  :func:`voicereplay.audio.speech_spans`, keys ``"agent"`` and ``"caller"``), else from
   the turns (agent turns for the agent, user turns for the caller; tool turns do not speak).
   Each party's spans are merged (union) first.
 * ``talk_ratio`` = agent speech seconds ÷ (agent + caller speech seconds), 0–1; None when

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from voicereplay.audio import Audio, load_channels
 from voicereplay.errors import RecordingError, SimulationError, StageError, VoiceReplayError
 from voicereplay.models import Call, RecordingKind, ReplayTurn, StageTimings, TurnOrigin
-from voicereplay.simulate.audio import load_channels
 from voicereplay.simulate.caller import CallerSegment
 from voicereplay.simulate.conversation import Step
-from voicereplay.simulate.stages import Audio, Synthesis, Transcription
+from voicereplay.simulate.stages import Synthesis, Transcription
 from voicereplay.simulate.timeline import DEFAULT_RATE, Timeline, response_latency
 from voicereplay.snapshot import AgentSnapshot
 

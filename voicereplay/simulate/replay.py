@@ -33,10 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from voicereplay.audio import ChannelLayout, detect_layout
 from voicereplay.errors import SimulationError, StageError
 from voicereplay.models import Call, RecordingKind, Replay, ReplayMode, ReplayTurn
 from voicereplay.simulate.adaptive import run_adaptive
-from voicereplay.simulate.caller import CallerSegment, ChannelLayout, caller_segments, detect_layout
+from voicereplay.simulate.caller import CallerSegment, caller_segments
 from voicereplay.simulate.conversation import Conversation, Step
 from voicereplay.simulate.plan import (
     DEFAULT_ENDPOINTING,

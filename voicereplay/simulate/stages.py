@@ -7,6 +7,8 @@ modules and register by name in :data:`STT`, :data:`LLMS`, :data:`TTS`. A backen
 :class:`~voicereplay.errors.StageError` (``retryable=True`` for transient failures such as a 429
 or a timeout); anything else it raises is wrapped into a ``StageError`` naming the backend.
 
+``Audio`` is :class:`voicereplay.audio.Audio`, re-exported here for the backends.
+
 Latencies are seconds, measured with ``time.perf_counter`` around the backend call, so they are
 what this machine took; the replay's virtual clock places them on the call's timeline.
 """
@@ -21,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from voicereplay.audio import Audio
 from voicereplay.errors import StageError, VoiceReplayError
 from voicereplay.models import ToolCall, Word
 from voicereplay.registry import Registry
@@ -41,22 +44,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Audio:
-    """Mono audio: float32 samples in [-1, 1] at ``rate`` Hz."""
-
-    samples: np.ndarray
-    rate: int
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / self.rate if self.rate else 0.0
-
-    @classmethod
-    def silence(cls, seconds: float, rate: int) -> Audio:
-        return cls(np.zeros(max(0, round(seconds * rate)), dtype=np.float32), rate)
 
 
 @dataclass
