@@ -28,8 +28,8 @@ import numpy as np
 
 from voicereplay.audio import Audio, load_channels
 from voicereplay.compare.model import Comparison, LatencyTurn
-from voicereplay.compare.turns import AgentReply, units
 from voicereplay.models import Call, Replay, Turn
+from voicereplay.turns import AgentReply, units
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -253,7 +253,7 @@ def waveform_chart(
 
     Each panel shades the turns' spans by role (agent, caller) from their ``start``/``end``,
     marks tool calls at their start, and draws a vertical line where each agent turn starts,
-    labelled with its number (:mod:`voicereplay.compare.turns` numbering, each side its own).
+    labelled with its number (:mod:`voicereplay.turns` numbering, each side its own).
     All channels of an audio file are drawn as one envelope (per pixel column, the lowest and
     highest sample of any channel), scaled so the loudest peak reaches 1. Audio ``None`` draws
     the spans only and says "no audio"; audio that cannot be read raises

@@ -2,7 +2,7 @@
 
 Only agent replies that answer a caller turn have one (the opening, before the caller first
 speaks, has none). Replies are keyed by their agent reply number
-(:func:`voicereplay.compare.turns.agent_replies`).
+(:func:`voicereplay.turns.agent_replies`).
 
 Baseline (:func:`baseline_latencies`), first source that has a figure, per reply:
 
@@ -43,8 +43,8 @@ from typing import Literal
 import numpy as np
 
 from voicereplay.compare.model import LatencyStats, LatencyTurn
-from voicereplay.compare.turns import AgentReply, agent_replies
 from voicereplay.models import Call, Replay, Turn
+from voicereplay.turns import AgentReply, agent_replies
 
 __all__ = [
     "WINDOW",

@@ -29,7 +29,7 @@ from voicereplay.simulate.stages import ChatRequest, ChatResult
 from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot
 
-__all__ = ["MAX_TOOL_ROUNDS", "Conversation", "Step"]
+__all__ = ["MAX_TOOL_ROUNDS", "Conversation", "Step", "openai_tool_call"]
 
 MAX_TOOL_ROUNDS = 5
 
@@ -125,7 +125,7 @@ class Conversation:
             calls = [c if c.id else c.model_copy(update={"id": f"{tag}-{round_index}-{i}"})
                      for i, c in enumerate(result.tool_calls)]
             self.history.append({"role": "assistant", "content": text or None,
-                                 "tool_calls": [_openai_call(c) for c in calls]})
+                                 "tool_calls": [openai_tool_call(c) for c in calls]})
             if text:  # said while the tools run, as a voice agent does
                 steps.append(say)
             for n, call in enumerate(calls):
@@ -148,7 +148,8 @@ class Conversation:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _openai_call(call: ToolCall) -> dict[str, Any]:
+def openai_tool_call(call: ToolCall) -> dict[str, Any]:
+    """A tool call as an OpenAI ``tool_calls`` entry (arguments as the JSON string sent)."""
     arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(
         call.arguments, ensure_ascii=False)
     return {"id": call.id, "type": "function",

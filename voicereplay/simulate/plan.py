@@ -30,7 +30,6 @@ __all__ = [
     "Heard",
     "Said",
     "agent_lead_in",
-    "baseline_turns",
     "caller_label",
     "endpointing_delay",
     "guard",
@@ -159,17 +158,6 @@ def worker(stack: ExitStack, name: str) -> ThreadPoolExecutor:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     return pool
-
-
-def baseline_turns(call: Call, after: int) -> dict[str, list[int]]:
-    """Indices of the baseline's agent/tool turns after turn ``after``, up to the next user turn."""
-    found: dict[str, list[int]] = {}
-    for index in range(after + 1, len(call.turns)):
-        role = call.turns[index].role
-        if role == "user":
-            break
-        found.setdefault(role, []).append(index)
-    return found
 
 
 def endpointing_delay(snapshot: AgentSnapshot) -> float:
