@@ -66,8 +66,7 @@ def build_long_call(dest: Path, pairs: int = 15, units: tuple[int, int] = (2, 3)
     per caller turn and per agent reply); returns its files-provider directory."""
     import numpy as np
 
-    from voicereplay.simulate.audio import cut, load_channels, mix, write_wav
-    from voicereplay.simulate.stages import Audio
+    from voicereplay.audio import Audio, cut, load_channels, mix, write_wav
 
     demo = json.loads(DEMO.read_text())
     started = _utc(demo["startedAt"])

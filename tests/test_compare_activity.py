@@ -1,4 +1,5 @@
-"""voicereplay.compare.activity: energy VAD and per-party tracks, on tone bursts and the demo."""
+"""The voice-activity detector (voicereplay.audio) and per-party tracks (compare.activity), on
+tone bursts and the demo."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from voicereplay.compare.activity import party_speech, party_tracks, speech_spans
+from voicereplay.audio import Audio, Span, speech_spans
+from voicereplay.compare.activity import party_speech, party_tracks
 from voicereplay.compare.metrics import side_metrics
 from voicereplay.errors import RecordingError
 from voicereplay.models import Call, Turn
@@ -30,29 +32,33 @@ def track(seconds: float, bursts: list[tuple[float, float]], *, level: float = 0
     return samples.astype(np.float32)
 
 
+def spans_of(samples: np.ndarray, rate: int, **options: float) -> list[Span]:
+    return speech_spans(Audio(samples, rate), **options)
+
+
 def test_silence_and_steady_noise_have_no_speech() -> None:
-    assert speech_spans(np.zeros(RATE * 3, dtype=np.float32), RATE) == []
-    assert speech_spans(track(3.0, []), RATE) == []  # line noise only
-    assert speech_spans(np.zeros(0, dtype=np.float32), RATE) == []
+    assert spans_of(np.zeros(RATE * 3, dtype=np.float32), RATE) == []
+    assert spans_of(track(3.0, []), RATE) == []  # line noise only
+    assert spans_of(np.zeros(0, dtype=np.float32), RATE) == []
 
 
 def test_bursts_on_an_8khz_track() -> None:
     # 20 ms frames are 160 samples; the bursts sit on frame edges, so spans are exact
-    spans = speech_spans(track(5.0, [(1.0, 2.0), (3.0, 3.5)]), RATE)
+    spans = spans_of(track(5.0, [(1.0, 2.0), (3.0, 3.5)]), RATE)
     assert spans == [(1.0, 2.0), (3.0, 3.5)]
     # same for 16-bit integer samples, and for a quiet track (−50 dB below: relative threshold)
     pcm = (track(5.0, [(1.0, 2.0), (3.0, 3.5)]) * 32767).astype(np.int16)
-    assert speech_spans(pcm, RATE) == spans
+    assert spans_of(pcm, RATE) == spans
     quiet = track(5.0, [(1.0, 2.0), (3.0, 3.5)], level=0.001, noise=0.000002)
-    assert speech_spans(quiet, RATE) == spans
-    assert speech_spans(track(5.0, [(1.0, 2.0)], rate=48000), 48000) == [(1.0, 2.0)]
+    assert spans_of(quiet, RATE) == spans
+    assert spans_of(track(5.0, [(1.0, 2.0)], rate=48000), 48000) == [(1.0, 2.0)]
 
 
 def test_gaps_are_bridged_and_blips_dropped() -> None:
     # a 0.1 s gap (< 0.25) is bridged; a 0.06 s blip (< 0.1) is dropped
     samples = track(5.0, [(1.0, 1.5), (1.6, 2.0), (3.0, 3.06)])
-    assert speech_spans(samples, RATE) == [(1.0, 2.0)]
-    assert speech_spans(samples, RATE, min_gap=0.05, min_speech=0.05) == [
+    assert spans_of(samples, RATE) == [(1.0, 2.0)]
+    assert spans_of(samples, RATE, min_gap=0.05, min_speech=0.05) == [
         (1.0, 1.5), (1.6, 2.0), (3.0, 3.06)]
 
 

@@ -24,17 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fakes.server import serve
+from voicereplay.audio import detect_layout, load_channels, pick_channel, voice_activity, write_wav
 from voicereplay.errors import RecordingError, SimulationError, StageError, StoreError
 from voicereplay.models import Call, RecordingKind, ToolCall, Turn
 from voicereplay.providers.vapi_payload import build_snapshot, parse_call
-from voicereplay.simulate.audio import activity, load_channels, write_wav
-from voicereplay.simulate.caller import (
-    PAD,
-    caller_segments,
-    detect_layout,
-    find_caller_track,
-    pick_channel,
-)
+from voicereplay.simulate.caller import PAD, caller_segments, find_caller_track
 from voicereplay.simulate.replay import ReplayEngine
 from voicereplay.simulate.stages import (
     Audio,
@@ -515,7 +509,8 @@ def test_timeline_places_and_renders_equal_tracks() -> None:
     assert timeline.duration == pytest.approx(3.25)
     lengths = {len(c.samples) for channels in tracks.values() for c in channels}
     assert lengths == {26000}
-    assert activity(tracks["stereo"][1]).any() and not tracks["stereo"][1].samples[:16000].any()
+    agent = tracks["stereo"][1]
+    assert voice_activity(agent).any() and not agent.samples[:16000].any()
 
 
 def test_timeline_limit_cuts_and_stops() -> None:

@@ -16,11 +16,11 @@ import soundfile
 
 from tests.fakes.scripted_llm import Reply, ScriptedLLM, tool_call
 from tests.test_replay_engine import DEMO, RECORDINGS, FakeSTT, ToneTTS, rms
+from voicereplay.audio import load_channels
 from voicereplay.models import Call
 from voicereplay.providers.vapi_payload import build_snapshot, parse_call
-from voicereplay.simulate.adaptive import caller_prompt, departure
-from voicereplay.simulate.audio import load_channels
 from voicereplay.simulate.conversation import Step
+from voicereplay.simulate.modes.adaptive import caller_prompt, departure
 from voicereplay.simulate.replay import ReplayEngine
 from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot

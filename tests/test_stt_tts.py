@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from voicereplay.audio import cut, load_channels, resample, voice_activity
 from voicereplay.errors import ConfigError, RecordingError, StageError
-from voicereplay.simulate.audio import activity, cut, load_channels, resample
 from voicereplay.simulate.backends.openai_speech import OpenAISpeechTTS
 from voicereplay.simulate.backends.piper_tts import PiperTTS, piper_caller
 from voicereplay.simulate.backends.whisper import (
@@ -226,7 +226,7 @@ def test_piper_synthesizes_speech_that_transcribes_back(stt: FasterWhisperSTT) -
     assert audio.rate == 22050 and audio.samples.dtype == np.float32
     assert 3.0 < audio.duration < 9.0  # 14 words at a natural pace
     assert 0 < synthesis.ttfa <= synthesis.latency
-    assert np.sqrt(np.mean(audio.samples**2)) > 0.03 and activity(audio).mean() > 0.5
+    assert np.sqrt(np.mean(audio.samples**2)) > 0.03 and voice_activity(audio).mean() > 0.5
     assert wer(AGENT_LINE, stt.transcribe(audio, language="en").text) < 0.2
 
 

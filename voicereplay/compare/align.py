@@ -1,6 +1,6 @@
 """Aligning a replay with its baseline: caller turn with caller turn, agent reply with reply.
 
-:func:`align` pairs the units of :mod:`voicereplay.compare.turns` with a global alignment
+:func:`align` pairs the units of :mod:`voicereplay.turns` with a global alignment
 (Needleman–Wunsch without gap costs): only units of the same kind can pair, more pairs always beat
 fewer, and among equally many pairs the most alike win (caller turns by their words, agent replies
 by their words, their tool calls, and the words of the caller turn they answer — so a reply pairs
@@ -19,8 +19,8 @@ from typing import Any
 
 from voicereplay.compare.model import AlignedTurn, ToolChange, WordOp
 from voicereplay.compare.similarity import Lexical, words
-from voicereplay.compare.turns import AgentReply, CallerTurn, Unit, units
 from voicereplay.models import ToolCall, Turn
+from voicereplay.turns import AgentReply, CallerTurn, Unit, units
 
 __all__ = ["align", "call_text", "tool_changes", "word_diff"]
 

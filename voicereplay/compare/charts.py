@@ -11,7 +11,7 @@ The format is the path's suffix: ``.png`` or ``.svg``. Sizes are fixed:
 * SVG: the same drawing, its root ``width``/``height`` set to the same numbers in ``pt``
   (pt used as px; the ``viewBox`` is kept, so it scales uniformly and looks like the PNG).
 
-Audio is read with :func:`voicereplay.simulate.audio.load_channels`; a file it cannot read is a
+Audio is read with :func:`voicereplay.audio.load_channels`; a file it cannot read is a
 :class:`~voicereplay.errors.RecordingError` naming the file. The waveform is reduced to a
 min/max envelope per pixel column before drawing, so a long call draws as fast as a short one.
 """
@@ -26,15 +26,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from voicereplay.audio import Audio, load_channels
 from voicereplay.compare.model import Comparison, LatencyTurn
-from voicereplay.compare.turns import AgentReply, units
 from voicereplay.models import Call, Replay, Turn
+from voicereplay.turns import AgentReply, units
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from voicereplay.simulate.stages import Audio
 
 __all__ = ["LATENCY_SIZE", "WAVEFORM_SIZE", "latency_chart", "waveform_chart"]
 
@@ -254,7 +253,7 @@ def waveform_chart(
 
     Each panel shades the turns' spans by role (agent, caller) from their ``start``/``end``,
     marks tool calls at their start, and draws a vertical line where each agent turn starts,
-    labelled with its number (:mod:`voicereplay.compare.turns` numbering, each side its own).
+    labelled with its number (:mod:`voicereplay.turns` numbering, each side its own).
     All channels of an audio file are drawn as one envelope (per pixel column, the lowest and
     highest sample of any channel), scaled so the loudest peak reaches 1. Audio ``None`` draws
     the spans only and says "no audio"; audio that cannot be read raises
@@ -300,8 +299,6 @@ def waveform_chart(
 def _read(audio: Path | None) -> list[Audio] | None:
     if audio is None:
         return None
-    from voicereplay.simulate.audio import load_channels
-
     return load_channels(audio)
 
 

@@ -29,7 +29,7 @@ A checks file is YAML: a mapping with a ``checks`` list, or the bare list::
                                        #   base_url and api_key optional
 
 Every check takes an optional ``name``. Turns are **agent turn numbers of the replay** (the
-N-th agent reply, the opening is 1; see :mod:`voicereplay.compare.turns`). Regular expressions
+N-th agent reply, the opening is 1; see :mod:`voicereplay.turns`). Regular expressions
 are Python's, searched case-insensitively (``(?-i:...)`` makes a part case-sensitive);
 ``contains`` is case-insensitive too; ``present: false`` means the argument is absent or null.
 
@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from voicereplay import turns as turn_units
 from voicereplay.checks import (
     CHECK_TYPES,
     AgentDoesNotSay,
@@ -62,7 +63,6 @@ from voicereplay.checks import (
     load_checks,
     parse_checks,
 )
-from voicereplay.compare import turns as turn_units
 from voicereplay.compare.judge import Judge, JudgeFor, format_tool_call
 from voicereplay.compare.model import CheckResult, Comparison, Evidence
 from voicereplay.errors import VoiceReplayError

@@ -2,7 +2,7 @@
 
 Only agent replies that answer a caller turn have one (the opening, before the caller first
 speaks, has none). Replies are keyed by their agent reply number
-(:func:`voicereplay.compare.turns.agent_replies`).
+(:func:`voicereplay.turns.agent_replies`).
 
 Baseline (:func:`baseline_latencies`), first source that has a figure, per reply:
 
@@ -13,7 +13,7 @@ Baseline (:func:`baseline_latencies`), first source that has a figure, per reply
    ``endCall`` tool call alone, makes no entry); for **Retell** it is the index in
    ``Call.turns`` of the answering agent turn, mapped to the reply that holds it.
 2. ``"audio"``: measured in the recording's speech spans (``speech["caller"]`` and
-   ``speech["agent"]``, e.g. from :func:`voicereplay.compare.activity.speech_spans`). Searched
+   ``speech["agent"]``, e.g. from :func:`voicereplay.audio.speech_spans`). Searched
    within :data:`WINDOW` seconds of the transcript times: the agent's start is the earliest
    agent span starting within ±WINDOW of the reply's transcript start; the caller's end is the
    latest end of the caller spans that overlap the answered caller turn's transcript span
@@ -43,8 +43,8 @@ from typing import Literal
 import numpy as np
 
 from voicereplay.compare.model import LatencyStats, LatencyTurn
-from voicereplay.compare.turns import AgentReply, agent_replies
 from voicereplay.models import Call, Replay, Turn
+from voicereplay.turns import AgentReply, agent_replies
 
 __all__ = [
     "WINDOW",

@@ -4,12 +4,12 @@ Units and definitions (times are seconds; a "span" is ``(start, end)`` in second
 start):
 
 * ``agent_turns`` / ``caller_turns``: agent replies and caller turns as
-  :mod:`voicereplay.compare.turns` numbers them; ``tool_calls``: every tool call of every turn.
+  :mod:`voicereplay.turns` numbers them; ``tool_calls``: every tool call of every turn.
 * ``agent_wpm`` / ``caller_wpm``: words of that party's timed turns (whitespace-separated words
   of ``Turn.text``, for turns with ``start < end``) ÷ that party's spoken minutes (the union of
   those turns' spans). None when the party has no timed speech. Rounded to 0.1.
 * Speech spans per party come from the audio when ``speech`` is given (voice activity spans,
-  :func:`voicereplay.compare.activity.speech_spans`, keys ``"agent"`` and ``"caller"``), else from
+  :func:`voicereplay.audio.speech_spans`, keys ``"agent"`` and ``"caller"``), else from
   the turns (agent turns for the agent, user turns for the caller; tool turns do not speak).
   Each party's spans are merged (union) first.
 * ``talk_ratio`` = agent speech seconds ÷ (agent + caller speech seconds), 0–1; None when
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicereplay.compare.model import MetricRow, MetricUnit, SideMetrics
-from voicereplay.compare.turns import agent_replies, caller_turns
 from voicereplay.models import Turn
+from voicereplay.turns import agent_replies, caller_turns
 
 __all__ = ["MIN_OVERLAP", "interruptions", "metric_rows", "side_metrics", "union"]
 

@@ -2,7 +2,7 @@
 
 :func:`speech_of` finds the per-party tracks among the recordings (the ``agent`` and
 ``customer`` files, else the two channels of ``stereo``) and returns each party's speech spans
-from :func:`~voicereplay.compare.activity.speech_spans`, or ``None`` when there is no per-party
+from :func:`~voicereplay.audio.speech_spans`, or ``None`` when there is no per-party
 audio (a mixed recording cannot tell the parties apart); metrics then use the turns' times.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from voicereplay.compare.activity import party_tracks, speech_spans
+from voicereplay.audio import speech_spans
+from voicereplay.compare.activity import party_tracks
 from voicereplay.errors import RecordingError
 from voicereplay.models import Call, Recording, local_recordings
 
@@ -35,4 +36,4 @@ def speech_of(recordings: Sequence[Recording], call: Call | None = None,
         return None
     if tracks is None:
         return None
-    return {party: speech_spans(audio.samples, audio.rate) for party, audio in tracks.items()}
+    return {party: speech_spans(audio) for party, audio in tracks.items()}

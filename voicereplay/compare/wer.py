@@ -14,7 +14,7 @@ heard (``ReplayTurn.heard``). That is scored against the provider's transcript o
 * A turn whose normalized reference is empty is skipped (a rate over zero words has no
   meaning); an empty hypothesis scores 1.0 (every word deleted).
 * ``WerTurn.turn`` is the caller turn number of the baseline turn
-  (:func:`voicereplay.compare.turns.caller_turns`).
+  (:func:`voicereplay.turns.caller_turns`).
 
 Scoring uses jiwer (Levenshtein alignment).
 """
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from voicereplay.compare.model import WerTurn, WordErrors
 from voicereplay.compare.normalize import DESCRIPTION, normalize
-from voicereplay.compare.turns import caller_turns
 from voicereplay.models import Call, Replay
+from voicereplay.turns import caller_turns
 
 __all__ = ["SCORED_ORIGINS", "word_errors"]
 

@@ -7,6 +7,9 @@ carries ``offset``: the seconds of LLM (and tool) time from the moment the LLM w
 to the moment the step happened — for spoken text, the time to its first token — so the
 virtual clock can place it. Speech synthesis is not done here; the engine does it.
 
+A reply with no text and no tool call is no step at all: the agent stayed silent (the recorded
+LLM answers so after a caller's last words before hanging up), so no empty agent turn is laid out.
+
 A reply may call tools up to :data:`MAX_TOOL_ROUNDS` times; a tool call to the snapshot's
 end-call tool, or spoken text containing one of its end-call phrases, ends the call after the
 text is spoken.
@@ -26,7 +29,7 @@ from voicereplay.simulate.stages import ChatRequest, ChatResult
 from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot
 
-__all__ = ["MAX_TOOL_ROUNDS", "Conversation", "Step"]
+__all__ = ["MAX_TOOL_ROUNDS", "Conversation", "Step", "openai_tool_call"]
 
 MAX_TOOL_ROUNDS = 5
 
@@ -112,6 +115,8 @@ class Conversation:
                        prompt_tokens=result.prompt_tokens,
                        completion_tokens=result.completion_tokens)
             if not result.tool_calls:
+                if not text:  # the agent said nothing: no turn (a caller who hung up)
+                    return steps
                 self.agent_said(text)
                 return [*steps, say]
             if round_index == MAX_TOOL_ROUNDS:
@@ -120,7 +125,7 @@ class Conversation:
             calls = [c if c.id else c.model_copy(update={"id": f"{tag}-{round_index}-{i}"})
                      for i, c in enumerate(result.tool_calls)]
             self.history.append({"role": "assistant", "content": text or None,
-                                 "tool_calls": [_openai_call(c) for c in calls]})
+                                 "tool_calls": [openai_tool_call(c) for c in calls]})
             if text:  # said while the tools run, as a voice agent does
                 steps.append(say)
             for n, call in enumerate(calls):
@@ -143,7 +148,8 @@ class Conversation:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _openai_call(call: ToolCall) -> dict[str, Any]:
+def openai_tool_call(call: ToolCall) -> dict[str, Any]:
+    """A tool call as an OpenAI ``tool_calls`` entry (arguments as the JSON string sent)."""
     arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(
         call.arguments, ensure_ascii=False)
     return {"id": call.id, "type": "function",

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from voicereplay.audio import Audio, load_channels
 from voicereplay.errors import RecordingError, SimulationError, StageError, VoiceReplayError
 from voicereplay.models import Call, RecordingKind, ReplayTurn, StageTimings, TurnOrigin
-from voicereplay.simulate.audio import load_channels
 from voicereplay.simulate.caller import CallerSegment
 from voicereplay.simulate.conversation import Step
-from voicereplay.simulate.stages import Audio, Synthesis, Transcription
+from voicereplay.simulate.stages import Synthesis, Transcription
 from voicereplay.simulate.timeline import DEFAULT_RATE, Timeline, response_latency
 from voicereplay.snapshot import AgentSnapshot
 
@@ -30,7 +30,6 @@ __all__ = [
     "Heard",
     "Said",
     "agent_lead_in",
-    "baseline_turns",
     "caller_label",
     "endpointing_delay",
     "guard",
@@ -159,17 +158,6 @@ def worker(stack: ExitStack, name: str) -> ThreadPoolExecutor:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
     stack.callback(pool.shutdown, wait=True, cancel_futures=True)
     return pool
-
-
-def baseline_turns(call: Call, after: int) -> dict[str, list[int]]:
-    """Indices of the baseline's agent/tool turns after turn ``after``, up to the next user turn."""
-    found: dict[str, list[int]] = {}
-    for index in range(after + 1, len(call.turns)):
-        role = call.turns[index].role
-        if role == "user":
-            break
-        found.setdefault(role, []).append(index)
-    return found
 
 
 def endpointing_delay(snapshot: AgentSnapshot) -> float:

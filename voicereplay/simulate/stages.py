@@ -7,6 +7,8 @@ modules and register by name in :data:`STT`, :data:`LLMS`, :data:`TTS`. A backen
 :class:`~voicereplay.errors.StageError` (``retryable=True`` for transient failures such as a 429
 or a timeout); anything else it raises is wrapped into a ``StageError`` naming the backend.
 
+``Audio`` is :class:`voicereplay.audio.Audio`, re-exported here for the backends.
+
 Latencies are seconds, measured with ``time.perf_counter`` around the backend call, so they are
 what this machine took; the replay's virtual clock places them on the call's timeline.
 """
@@ -21,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from voicereplay.audio import Audio
 from voicereplay.errors import StageError, VoiceReplayError
 from voicereplay.models import ToolCall, Word
 from voicereplay.registry import Registry
@@ -42,22 +45,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Audio:
-    """Mono audio: float32 samples in [-1, 1] at ``rate`` Hz."""
-
-    samples: np.ndarray
-    rate: int
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / self.rate if self.rate else 0.0
-
-    @classmethod
-    def silence(cls, seconds: float, rate: int) -> Audio:
-        return cls(np.zeros(max(0, round(seconds * rate)), dtype=np.float32), rate)
 
 
 @dataclass
@@ -163,6 +150,13 @@ class LanguageModel(_Stage):
             return str(getattr(path, "stem", path))
         model = getattr(self, "model", None)
         return model if isinstance(model, str) and model else None
+
+    def reset(self) -> None:
+        """Forget what the last replay used up; the engine calls it before every replay.
+
+        Most backends keep nothing between requests; the ``recorded`` one rewinds its replies,
+        so every run of ``--runs N`` replays the whole baseline.
+        """
 
     def complete(self, request: ChatRequest) -> ChatResult:
         def run() -> ChatResult:

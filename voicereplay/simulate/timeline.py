@@ -25,11 +25,9 @@ from typing import Literal
 
 import numpy as np
 
+from voicereplay.audio import Audio, ChannelLayout, mix, resample, write_wav
 from voicereplay.errors import StoreError
 from voicereplay.models import RECORDING_KINDS, Recording, RecordingKind
-from voicereplay.simulate.audio import mix, resample, write_wav
-from voicereplay.simulate.caller import ChannelLayout
-from voicereplay.simulate.stages import Audio
 
 __all__ = ["DEFAULT_RATE", "Span", "Timeline", "response_latency", "write_tracks"]
 

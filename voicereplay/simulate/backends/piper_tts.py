@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from voicereplay.audio import resample
 from voicereplay.errors import ConfigError
-from voicereplay.simulate.audio import resample
 from voicereplay.simulate.stages import TTS, Audio, TextToSpeech
 
 __all__ = ["PiperCallerTTS", "PiperTTS", "piper_caller"]
@@ -166,9 +166,8 @@ class PiperTTS(TextToSpeech):
         """``audio`` with pitch and formants raised by ``ratio`` (and duration / ``ratio``)."""
         if abs(ratio - 1.0) < 1e-6 or len(audio.samples) == 0:
             return audio
-        # Play it faster, then bring it back to the voice's rate. Linear interpolation folds a
-        # little of what lies above the new Nyquist frequency back down; piper's voices hold
-        # almost nothing up there, and a low-pass filter would dull the voice more.
+        # Play it faster, then bring it back to the voice's rate (soxr filters out what lies
+        # above the voice's Nyquist frequency instead of folding it back down).
         return resample(Audio(audio.samples, round(audio.rate * ratio)), audio.rate)
 
 

@@ -9,8 +9,9 @@ With the LLM held fixed, a replay measures only what a voice or transcriber chan
   caller between them);
 - tool-call turns in a row → one step with all their calls (parallel tool calls).
 
-When the steps run out, the reply is empty text with ``finish_reason="stop"``, so the engine
-ends the call; it is not an error.
+When the steps run out, the reply is empty text with ``finish_reason="stop"``: the agent says
+nothing (the baseline's caller spoke last and hung up), which is not an error. The engine calls
+:meth:`RecordedLLM.reset` before every replay, so each run of a batch replays all the steps.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 
 from voicereplay.models import Call
 from voicereplay.simulate.stages import LLMS, ChatDelta, ChatRequest, ChatResult, LanguageModel
+from voicereplay.turns import agent_replies
 
 __all__ = ["RecordedLLM", "recorded_steps"]
 
@@ -38,6 +40,11 @@ class RecordedLLM(LanguageModel):
 
     def __repr__(self) -> str:
         return f"RecordedLLM({self.position}/{len(self.steps)} steps used)"
+
+    def reset(self) -> None:
+        """Start again from the first step (a new replay of the same call)."""
+        with self._lock:
+            self.position = 0
 
     @property
     def remaining(self) -> int:
@@ -61,38 +68,34 @@ class RecordedLLM(LanguageModel):
 
 
 def recorded_steps(call: Call, *, skip_first_message: bool) -> list[ChatResult]:
-    """The LLM's steps in ``call``, in order.
+    """The LLM's steps in ``call``, reply by reply (:func:`voicereplay.turns.agent_replies`).
 
-    ``skip_first_message``: the engine speaks the snapshot's first message itself, so the first
-    agent turn is not an LLM step — when it comes before any caller turn (a first agent turn
-    after the caller spoke was the LLM's).
+    ``skip_first_message``: the engine speaks the snapshot's first message itself, so the
+    opening's first agent turn (before any caller turn) is not an LLM step; a first agent turn
+    after the caller spoke was the LLM's.
     """
     steps: list[ChatResult] = []
-    previous: str | None = None  # role of the last turn that made or extended a step
-    skip = skip_first_message
-    for turn in call.turns:
-        if turn.role == "user":
-            skip = False
-            previous = "user"
-        elif turn.role == "agent":
-            if skip:
-                skip = False
+    for reply in agent_replies(call.turns):
+        first_message = (reply.spoken[0] if skip_first_message and reply.after_caller is None
+                         and reply.spoken else None)
+        previous: str | None = None  # role of the last turn that made or extended a step
+        for index in reply.indices:
+            turn = call.turns[index]
+            if index == first_message:
                 previous = "first-message"
-                continue
-            if not turn.text.strip():
-                continue
-            steps.append(ChatResult(text=turn.text.strip(), finish_reason="stop"))
-            previous = "agent"
-        elif turn.role == "tool_call" and turn.tool_calls:
-            calls = [c.model_copy(deep=True) for c in turn.tool_calls]
-            if previous in ("agent", "tool_call") and steps:
-                steps[-1].tool_calls.extend(calls)
-                steps[-1].finish_reason = "tool_calls"
-            else:
-                steps.append(ChatResult(tool_calls=calls, finish_reason="tool_calls"))
-            previous = "tool_call"
-        elif turn.role == "tool_result":
-            previous = "tool_result"
+            elif turn.role == "agent" and turn.text.strip():
+                steps.append(ChatResult(text=turn.text.strip(), finish_reason="stop"))
+                previous = "agent"
+            elif turn.role == "tool_call" and turn.tool_calls:
+                calls = [c.model_copy(deep=True) for c in turn.tool_calls]
+                if previous in ("agent", "tool_call"):
+                    steps[-1].tool_calls.extend(calls)
+                    steps[-1].finish_reason = "tool_calls"
+                else:
+                    steps.append(ChatResult(tool_calls=calls, finish_reason="tool_calls"))
+                previous = "tool_call"
+            elif turn.role == "tool_result":
+                previous = "tool_result"
     return steps
 
 

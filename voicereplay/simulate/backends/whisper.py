@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from voicereplay.audio import resample, silent
 from voicereplay.config import offline_model_hubs
 from voicereplay.errors import ConfigError, StageError
 from voicereplay.models import Word
-from voicereplay.simulate.audio import activity, resample
 from voicereplay.simulate.stages import STT, Audio, SpeechToText, Transcription
 
 __all__ = ["FasterWhisperSTT", "OpenAIWhisperSTT", "whisper_language"]
@@ -73,7 +73,7 @@ def _prepare(audio: Audio, stage: str) -> np.ndarray | None:
     clean = np.clip(np.nan_to_num(samples.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0),
                     -1.0, 1.0)
     audio16 = resample(Audio(clean, audio.rate), WHISPER_RATE)
-    if not activity(audio16).any():
+    if silent(audio16):
         return None
     return np.ascontiguousarray(audio16.samples, dtype=np.float32)
 

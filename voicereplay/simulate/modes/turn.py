@@ -23,26 +23,21 @@ does not stop the replay: every turn is asked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from voicereplay.errors import SimulationError, StageError
-from voicereplay.models import Call, RecordingKind, Replay, ReplayTurn, StageTimings, ToolCall
-from voicereplay.simulate.conversation import Conversation, Step, _openai_call
-from voicereplay.simulate.plan import agent_lead_in, guard, wait, worker
-from voicereplay.simulate.stages import Audio, ChatRequest, ChatResult, Synthesis
+from voicereplay.audio import Audio
+from voicereplay.models import Call, Replay, ReplayTurn, StageTimings, ToolCall
+from voicereplay.simulate.conversation import Step, openai_tool_call
+from voicereplay.simulate.plan import agent_lead_in, wait
+from voicereplay.simulate.session import ReplaySession
+from voicereplay.simulate.stages import Synthesis
 from voicereplay.simulate.timeline import Timeline
-from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot
+from voicereplay.turns import agent_replies
 
-if TYPE_CHECKING:
-    from voicereplay.simulate.replay import ReplayEngine
-
-__all__ = ["ReplyUnit", "baseline_messages", "reply_units", "run_turn_mode"]
+__all__ = ["ReplyUnit", "baseline_messages", "reply_units", "run"]
 
 
 @dataclass(frozen=True)
@@ -56,22 +51,25 @@ class ReplyUnit:
 
 
 def reply_units(call: Call, snapshot: AgentSnapshot) -> list[ReplyUnit]:
-    """The baseline agent turns turn mode asks again, with the history each one gets."""
+    """The baseline agent turns turn mode asks again, with the history each one gets.
+
+    Every spoken turn of every agent reply (:mod:`voicereplay.turns`) that answers a caller
+    turn; with ``agent-generates-first`` also the opening's first spoken turn. Tool turns that
+    open a reply, before its first spoken turn, belong to that turn.
+    """
     units: list[ReplyUnit] = []
-    caller_spoke = False
-    opening_done = snapshot.first_message_mode != "agent-generates-first"
-    for index, turn in enumerate(call.turns):
-        if turn.role == "user":
-            caller_spoke = True
-        if turn.role != "agent" or not (caller_spoke or not opening_done):
+    generates_first = snapshot.first_message_mode == "agent-generates-first"
+    for reply in agent_replies(call.turns):
+        opening = reply.after_caller is None
+        if opening and not generates_first:
             continue
-        opening_done = True
-        end = index
-        while end > 0 and call.turns[end - 1].role in ("tool_call", "tool_result"):
-            end -= 1
-        if end == 0 or call.turns[end - 1].role != "user":
-            end = index  # tools after an agent turn: that earlier reply's, keep them
-        units.append(ReplyUnit(index, end, tuple(range(end, index))))
+        for index in reply.spoken[:1] if opening else reply.spoken:
+            before = [i for i in reply.indices if i < index]
+            leading = (not opening and index == reply.spoken[0] and bool(before)
+                       and all(call.turns[i].role in ("tool_call", "tool_result")
+                               for i in before))
+            end = before[0] if leading else index
+            units.append(ReplyUnit(index, end, tuple(range(end, index))))
     return units
 
 
@@ -89,10 +87,10 @@ def baseline_messages(call: Call, end: int) -> list[dict[str, Any]]:
                      for n, c in enumerate(turn.tool_calls)]
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and "tool_calls" not in last:
-                last["tool_calls"] = [_openai_call(c) for c in calls]  # said, then called
+                last["tool_calls"] = [openai_tool_call(c) for c in calls]  # said, then called
             else:
                 messages.append({"role": "assistant", "content": None,
-                                 "tool_calls": [_openai_call(c) for c in calls]})
+                                 "tool_calls": [openai_tool_call(c) for c in calls]})
             pending.extend(calls)
         elif turn.role == "tool_result" and turn.tool_result is not None:
             result = turn.tool_result
@@ -113,27 +111,14 @@ class _Reply:
     speech: list[Future[Synthesis] | None]  # per step: its synthesis (say steps with text)
 
 
-def run_turn_mode(
-    engine: ReplayEngine,
-    call: Call,
-    snapshot: AgentSnapshot,
-    recordings: Mapping[RecordingKind, Path] | Mapping[str, Path],
-    *,
-    seed: int | None,
-    tools: ToolServer,
-    out_dir: Path,
-    on_progress: Callable[[str], None] | None = None,
-) -> Replay:
-    """Replay ``call`` in turn mode (see the module docstring)."""
-    say = on_progress or (lambda _message: None)
-    prepared = engine._prepare(call, snapshot, recordings, say)
+def run(session: ReplaySession) -> Replay:
+    """Replay the session's call in turn mode (see the module docstring)."""
+    call, snapshot, say = session.call, session.snapshot, session.say
     units = reply_units(call, snapshot)
-    seed_used = Conversation(snapshot, seed).seed_used
-    with ExitStack() as stack:
-        tts_pool = worker(stack, "replay-tts")
+    with session.workers() as (_stt_pool, tts_pool):
 
         def speak(steps: list[Step]) -> list[Future[Synthesis] | None]:
-            return [tts_pool.submit(engine._speak, s.text, snapshot)
+            return [tts_pool.submit(session.speak, s.text)
                     if s.kind == "say" and s.text else None for s in steps]
 
         asked: dict[int, tuple[ReplyUnit | None, list[Step]]] = {}
@@ -143,14 +128,14 @@ def run_turn_mode(
             asked[first] = (None, [Step("say", 0.0, text=snapshot.first_message)])
         for number, unit in enumerate(units, start=1):
             say(f"agent turn {number} of {len(units)} (baseline turn {unit.agent})")
-            asked[unit.agent] = (unit, _ask(engine, call, snapshot, seed, tools, unit))
+            asked[unit.agent] = (unit, _ask(session, unit))
         # speech only now: the replies are placed at the baseline's times, so nothing is
         # gained by synthesizing beside the LLM, and a local LLM and TTS fight for the CPU
         say("synthesizing the agent's replies")
         replies = {k: _Reply(unit, steps, speak(steps)) for k, (unit, steps) in asked.items()}
         say("laying out the replay's audio")
-        timeline = Timeline(prepared.rate, limit=snapshot.turn_taking.max_duration)
-        segments = {s.turn_index: s for s in prepared.segments}
+        timeline = session.timeline()
+        segments = {s.turn_index: s for s in session.prepared.segments}
         turns: list[ReplayTurn] = []
         for index, turn in enumerate(call.turns):
             if timeline.stopped:
@@ -169,27 +154,16 @@ def run_turn_mode(
                 at = turn.start if turn.start is not None else max(timeline.speech_end, lead_in)
                 turns.extend(_place(call, index, replies[index], timeline, at))
     reason = "max-duration" if timeline.stopped else "all-turns-replayed"
-    return engine._finish(call, snapshot, prepared, mode="turn", seed=seed_used,
-                          timeline=timeline, turns=turns, reason=reason, out_dir=out_dir,
-                          say=say)
+    return session.finish(mode="turn", timeline=timeline, turns=turns, reason=reason)
 
 
-def _ask(engine: ReplayEngine, call: Call, snapshot: AgentSnapshot, seed: int | None,
-         tools: ToolServer, unit: ReplyUnit) -> list[Step]:
+def _ask(session: ReplaySession, unit: ReplyUnit) -> list[Step]:
     """Reply ``unit.agent`` anew on the baseline's history up to it, tool loop included."""
-    what = f"agent turn {unit.agent} ({call.turns[unit.agent].text[:40]!r})"
-    conversation = Conversation(snapshot, seed)
+    call = session.call
+    conversation = session.conversation()
     conversation.history.extend(baseline_messages(call, unit.history_end))
-
-    def complete(request: ChatRequest) -> ChatResult:
-        return guard(lambda: engine.llm.complete(request), what)
-
-    try:
-        return conversation.reply(None, complete, tools, tag=f"turn-{unit.agent}")
-    except StageError:
-        raise
-    except SimulationError as exc:
-        raise SimulationError(f"{what}: {exc.message}") from exc
+    what = f"agent turn {unit.agent} ({call.turns[unit.agent].text[:40]!r})"
+    return session.ask(conversation, None, what, f"turn-{unit.agent}")
 
 
 def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
