@@ -97,7 +97,10 @@ def test_recorded_replay_reproduces_the_demo_call() -> None:
     for path in files.values():
         assert wav_seconds(path) == pytest.approx(replay["duration"], abs=0.1)
     assert soundfile.info(files["stereo"]).channels == 2
-    assert replay["duration"] == pytest.approx(46.4, abs=8)  # plays like the real call
+    # the audio is the timeline: it ends with the last turn (the gaps between turns hold the
+    # measured stage latencies, so the length depends on this machine: not asserted)
+    ends = [t["end"] for t in replay["turns"] if t.get("end") is not None]
+    assert max(ends) == pytest.approx(replay["duration"], abs=1.0)
 
     code, out, _ = run("replays", "list", DEMO, "--json")
     assert code == 0 and [r["id"] for r in json.loads(out)] == [replay["id"]]

@@ -39,7 +39,7 @@ def test_demo_replays_the_audio_path_then_the_fixed_prompt_offline() -> None:
     assert store.count_calls() == 1
     rows = store.replays.list(call_id=DEMO_CALL)
     assert len(rows) == 2 and all(r.status == "completed" for r in rows)
-    by_llm = {store.replays.get(r.id).backends["llm"]: r for r in rows}
+    by_llm = {store.replays.get(r.id).backends.llm: r for r in rows}
     assert set(by_llm) == {"recorded", "llama-cpp"}
     fixed = store.replays.get(by_llm["llama-cpp"].id)
     folder = Path(fixed.recordings[0].path or "").parent

@@ -17,7 +17,7 @@ from voicereplay.compare.prices import (
 from voicereplay.compare.similarity import Embedding, Lexical, scorer, words
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError
-from voicereplay.models import Call, Cost, CostItem, Replay, ReplayTurn
+from voicereplay.models import Backends, Call, Cost, CostItem, Replay, ReplayTurn
 
 
 def test_lexical_similarity_by_hand() -> None:
@@ -92,7 +92,7 @@ def test_tokens_and_cost_of_both_sides() -> None:
     assert (usage.prompt, usage.completion) == (2200, 30)
     assert usage.cost_usd == pytest.approx((2200 * 0.15 + 30 * 0.60) / 1e6)
     assert usage.cost_source == "price-table"
-    local = replay.model_copy(update={"backends": {"llm": "llama-cpp"}})
+    local = replay.model_copy(update={"backends": Backends(llm="llama-cpp")})
     assert replay_usage(local, "gpt-4o-mini", DEFAULT_PRICES).cost_usd == 0.0
     unknown = replay_usage(replay, "my-finetune", DEFAULT_PRICES)
     assert unknown.cost_usd is None and unknown.cost_source == "unknown"

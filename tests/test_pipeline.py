@@ -102,7 +102,7 @@ def test_run_call_imports_replays_compares_and_writes_reports(store: Store) -> N
     assert stages[0] == "import" and "replay" in stages and stages[-1] == "compare"
     first = results[0]
     assert first.call.call_id == DEMO_CALL
-    assert first.replay.backends["llm"] == "fake-llm" and first.replay.backends["stt"] == (
+    assert first.replay.backends.llm == "fake-llm" and first.replay.backends.stt == (
         "fake-stt")
     assert first.replay.overrides == {"system_prompt": "Be brief."}
     # the fake LLM calls check_status where production called issue_refund

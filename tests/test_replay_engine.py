@@ -226,7 +226,8 @@ def test_scripted_replay_of_the_demo_call(demo: tuple[Call, AgentSnapshot],
 
     assert result.ended_reason == "agent-ended-call"  # "Goodbye." is an end-call phrase
     assert result.status == "completed" and result.mode == "scripted"
-    assert result.backends == {"stt": "fake-stt", "llm": "scripted-llm", "tts": "tone-tts"}
+    assert result.backends.named() == {"stt": "fake-stt", "llm": "scripted-llm",
+                                      "tts": "tone-tts"}
     assert len(result.id) == 32
 
     # the audio: four files of one length == duration, stereo in the baseline's layout

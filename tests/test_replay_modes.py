@@ -150,10 +150,11 @@ def test_adaptive_mode_hands_over_to_an_llm_caller_at_the_divergence(
 
     divergence = result.divergence
     assert divergence is not None
-    assert (divergence["reason"], divergence["caller_turn"]) == ("tool-call", 3)
-    assert divergence["baseline_turn"] == 7
-    assert (divergence["expected_tools"], divergence["got_tools"]) == (["issue_refund"], [])
-    assert result.turns[divergence["turn"]].text == "Let me look that order up for you."
+    assert divergence is not None
+    assert (divergence.reason, divergence.caller_turn) == ("tool-call", 3)
+    assert divergence.baseline_turn == 7
+    assert (divergence.expected_tools, divergence.got_tools) == (["issue_refund"], [])
+    assert result.turns[divergence.turn].text == "Let me look that order up for you."
 
     users = [t for t in result.turns if t.role == "user"]
     assert [t.origin for t in users] == ["original-audio"] * 3 + ["caller-llm"] * 2
@@ -165,7 +166,7 @@ def test_adaptive_mode_hands_over_to_an_llm_caller_at_the_divergence(
     assert result.turns[-1].role == "agent"
     assert result.ended_reason == "caller-goodbye" and result.mode == "adaptive"
     assert len(caller.requests) == 2  # ended on the goodbye
-    assert result.backends["caller_llm"] == "scripted"
+    assert result.backends.caller_llm == "scripted"
 
     system = caller.requests[0].messages[0]["content"]
     assert system.startswith("You are the caller in this phone call. Your goal:")
@@ -246,7 +247,7 @@ def test_turn_mode_with_the_real_models(tmp_path: Path) -> None:
     finally:
         store.close()
     assert result.mode == "turn" and result.status == "completed"
-    assert result.backends["llm"] == "llama-cpp"
+    assert result.backends.llm == "llama-cpp"
     agents = [t for t in result.turns if t.role == "agent" and t.origin == "llm"]
     assert [t.baseline_turn for t in agents] == [3, 5, 9, 11, 13]
     assert all(t.llm_request and t.timings and t.timings.llm_total for t in agents)

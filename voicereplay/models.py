@@ -19,7 +19,9 @@ from voicereplay.checks import Check
 
 __all__ = [
     "Analysis",
+    "Backends",
     "Replay",
+    "ReplayDivergence",
     "ReplayTurn",
     "StageTimings",
     "Call",
@@ -217,6 +219,39 @@ class StageTimings(_Model):
     )
 
 
+class Backends(_Model):
+    """Which backend ran each stage of a replay (registry names), and the LLM's model."""
+
+    stt: str | None = None
+    llm: str | None = None
+    llm_model: str | None = Field(default=None, description="the model the LLM backend served")
+    tts: str | None = None
+    caller_tts: str | None = Field(default=None, description="the synthesized caller's voice")
+    caller_llm: str | None = Field(default=None, description="adaptive mode's simulated caller")
+
+    def named(self) -> dict[str, str]:
+        """stage → backend for the stages that ran."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ReplayDivergence(_Model):
+    """Adaptive mode: where the agent first departed from the baseline."""
+
+    turn: int = Field(description="index in the replay's turns of the diverging reply's first "
+                                  "turn")
+    baseline_turn: int | None = Field(default=None,
+                                      description="the baseline turn at that position")
+    caller_turn: int = Field(description="1-based caller turn the reply answered")
+    reason: str = Field(description="'tool-call', 'intent' or 'text'")
+    detail: str | None = None
+    similarity: float | None = None
+    threshold: float | None = None
+    expected: str = Field(default="", description="the baseline's reply")
+    got: str = Field(default="", description="the replay's reply")
+    expected_tools: list[str] = Field(default_factory=list)
+    got_tools: list[str] = Field(default_factory=list)
+
+
 class ReplayTurn(Turn):
     """A turn of a replay: a Turn on the replay's virtual clock, plus how it was made."""
 
@@ -250,7 +285,7 @@ class Replay(_Model):
     run_index: int = 0
     status: ReplayStatus = "completed"
     error: str | None = None
-    backends: dict[str, str] = Field(default_factory=dict, description="stage → backend")
+    backends: Backends = Field(default_factory=Backends)
     created_at: datetime | None = None
     wall_seconds: float | None = Field(default=None, description="how long the replay took")
     duration: float | None = Field(default=None, description="seconds of replayed call")
@@ -262,14 +297,6 @@ class Replay(_Model):
     )
     checks: list[Check] = Field(
         default_factory=list, description="checks attached to the replay (voicereplay.checks)")
-    divergence: dict[str, Any] | None = Field(
-        default=None,
-        description=(
-            "adaptive mode: where the agent first departed from the baseline, or None if it "
-            "never did (or another mode). Keys: turn (index in turns of the diverging reply's "
-            "first turn), baseline_turn (the baseline turn at that position), caller_turn "
-            "(1-based caller turn answered), reason ('tool-call', 'intent' or 'text'), "
-            "detail, similarity, "
-            "threshold, expected (the baseline's reply), got (the replay's)"
-        ),
-    )
+    divergence: ReplayDivergence | None = Field(
+        default=None, description="adaptive mode: where the agent first departed from the "
+                                  "baseline (None if it never did, or another mode)")

@@ -269,7 +269,7 @@ def replay_view(call: Call, replay: Replay) -> RenderableType:
                    f"{', batch ' + replay.batch_id if replay.batch_id else ''})"),
         ("call", f"{call.provider}:{call.call_id}"),
         ("snapshot", f"{replay.base_snapshot_id or '—'} → {replay.snapshot_id}"),
-        ("backends", ", ".join(f"{k}={v}" for k, v in replay.backends.items()) or "—"),
+        ("backends", ", ".join(f"{k}={v}" for k, v in replay.backends.named().items()) or "—"),
         ("duration", f"baseline {_duration(call.duration)}, replay {_duration(replay.duration)}"),
         ("took", f"{replay.wall_seconds or 0:.1f} s" + (f" (RTF {rtf:.2f})" if rtf else "")),
         ("ended", replay.ended_reason or "—"),

@@ -182,9 +182,10 @@ def _title(comparison: Comparison) -> list[str]:
             lines.append(f"  - {_code(key)}: {_override_value(replay.overrides[key])}")
     else:
         lines.append("- **Overrides:** none (the call's own agent)")
-    if replay.backends:
+    backends = replay.backends.named()
+    if backends:
         lines.append("- **Backends:** " + ", ".join(
-            f"{_inline(stage)} {_code(name)}" for stage, name in sorted(replay.backends.items())))
+            f"{_inline(stage)} {_code(name)}" for stage, name in sorted(backends.items())))
     if replay.ended_reason:
         lines.append(f"- **Ended:** {_inline(replay.ended_reason)}")
     lines.append(f"- **Generated:** {comparison.generated_at.isoformat(timespec='seconds')}")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicereplay.models import ToolCall
+from voicereplay.models import Backends, ToolCall
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -246,7 +246,7 @@ class ReplayInfo(_Model):
     overrides: dict[str, Any] = Field(default_factory=dict)
     batch_id: str | None = None
     run_index: int = 0
-    backends: dict[str, str] = Field(default_factory=dict)
+    backends: Backends = Field(default_factory=Backends)
     ended_reason: str | None = None
     warnings: list[str] = Field(default_factory=list)
     wall_seconds: float | None = Field(default=None, description="how long the replay took")

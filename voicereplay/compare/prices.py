@@ -140,7 +140,7 @@ def replay_usage(replay: Replay, model: str | None,
             continue
         prompt = _add(prompt, turn.prompt_tokens)
         completion = _add(completion, turn.completion_tokens)
-    backend = replay.backends.get("llm")
+    backend = replay.backends.llm
     if backend in LOCAL_BACKENDS:
         free = prompt is not None or completion is not None
         return TokenUsage(prompt=prompt, completion=completion, model=model or backend,

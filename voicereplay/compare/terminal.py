@@ -153,7 +153,7 @@ def comparison_view(comparison: Comparison, call: Call, replay: Replay) -> Rende
     head.add_column(style="bold")
     head.add_column()
     add_row(head, "call", f"{comparison.call_provider}:{comparison.call_id}")
-    add_row(head, "replay", f"{info.id}  ({info.mode}, {info.backends.get('llm', '?')})")
+    add_row(head, "replay", f"{info.id}  ({info.mode}, {info.backends.llm or '?'})")
     overrides = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in info.overrides.items())
     add_row(head, "overrides", overrides or "none")
     add_row(head, "divergence", divergence_line(comparison))

@@ -47,7 +47,7 @@ def find_reference(store: Store, replay: Replay) -> Replay | None:
             continue
         candidate = store.replays.get(row.id)
         if (not has_overrides(candidate)
-                and candidate.backends.get("llm") == replay.backends.get("llm")):
+                and candidate.backends.llm == replay.backends.llm):
             return candidate
     return None
 
@@ -94,7 +94,7 @@ def compare_replay(
         prices=load_prices(settings.default_prices_file,
                            explicit=settings.prices_file is not None),
         baseline_model=base.model.name if base else None,
-        replay_model=replay.backends.get("llm_model") or (
+        replay_model=replay.backends.llm_model or (
             snapshot.model.name if snapshot else None),
     )
     if write and report.figures is not None:

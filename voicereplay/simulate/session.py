@@ -25,11 +25,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from voicereplay.audio import ChannelLayout, detect_layout
 from voicereplay.errors import SimulationError, StageError
-from voicereplay.models import Call, Replay, ReplayMode, ReplayTurn
+from voicereplay.models import Call, Replay, ReplayDivergence, ReplayMode, ReplayTurn
 from voicereplay.simulate.caller import CallerSegment, caller_segments
 from voicereplay.simulate.conversation import Conversation, Step
 from voicereplay.simulate.plan import (
@@ -248,7 +247,7 @@ class ReplaySession:
         return timeline, turns
 
     def finish(self, *, mode: ReplayMode, timeline: Timeline, turns: list[ReplayTurn],
-               reason: str, divergence: dict[str, Any] | None = None) -> Replay:
+               reason: str, divergence: ReplayDivergence | None = None) -> Replay:
         """Write the timeline's four tracks and describe the replay."""
         prepared, call, snapshot = self.prepared, self.call, self.snapshot
         self.say("writing the replay's audio")

@@ -30,7 +30,7 @@ from typing import Any
 
 from voicereplay.compare.divergence import departure as reply_departure
 from voicereplay.errors import SimulationError
-from voicereplay.models import Call, Replay
+from voicereplay.models import Call, Replay, ReplayDivergence
 from voicereplay.simulate.caller import CallerSegment
 from voicereplay.simulate.conversation import Step
 from voicereplay.simulate.modes.scripted import ScriptedLoop
@@ -90,7 +90,7 @@ def run(session: ReplaySession, threshold: float = DEFAULT_THRESHOLD) -> Replay:
     caller_llm = stages.caller_llm or stages.llm
     conversation = session.conversation()
     cap = 2 * len(call.turns_by("user"))
-    divergence: dict[str, Any] | None = None
+    divergence: ReplayDivergence | None = None
     reason = "caller-done"
     with session.workers() as (stt_pool, tts_pool):
         heard = session.hear_all(stt_pool)
@@ -105,9 +105,9 @@ def run(session: ReplaySession, threshold: float = DEFAULT_THRESHOLD) -> Replay:
                 return False
             answered = reply_to(call.turns, index)
             first = answered.of_role(call.turns, "agent", "tool_call")[:1] if answered else []
-            divergence = {"turn": loop.position(item) + 1,
-                          "baseline_turn": first[0] if first else None,
-                          "caller_turn": item.number, **found}
+            divergence = ReplayDivergence(turn=loop.position(item) + 1,
+                                          baseline_turn=first[0] if first else None,
+                                          caller_turn=item.number, **found)
             say(f"the agent diverged at caller turn {item.number} ({found['reason']}): "
                 "the simulated caller takes over")
             return True
