@@ -21,6 +21,7 @@ from voicereplay import pipeline, render
 from voicereplay.cli.common import (
     JsonOpt,
     ProviderOpt,
+    TimeoutOpt,
     as_dict,
     check_provider,
     err,
@@ -31,6 +32,7 @@ from voicereplay.cli.common import (
     parse_when,
     print_json,
     settings,
+    use_timeout,
 )
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import ImportOutcome
@@ -59,9 +61,11 @@ def calls_import(
     concurrency: Annotated[int | None, typer.Option(
         help="Parallel downloads (default: VOICEREPLAY_DOWNLOAD_CONCURRENCY, else 8).", min=1,
         max=64)] = None,
+    timeout: TimeoutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Import calls (and their recordings and agent snapshots) into the local store."""
+    use_timeout(timeout)
     name = provider or ("files" if directory else "vapi")
     if name == "files" and directory is None:
         raise ConfigError("--provider files needs --dir DIR (a directory of exported call JSON)")

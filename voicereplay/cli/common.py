@@ -21,7 +21,8 @@ from voicereplay.errors import ConfigError, VoiceReplayError
 from voicereplay.store import Store
 
 __all__ = ["JsonOpt", "ProviderOpt", "as_dict", "check_provider", "err", "error_line",
-           "handle_errors", "open_store", "out", "parse_when", "print_json", "settings"]
+           "handle_errors", "open_store", "out", "parse_when", "print_json", "settings",
+           "use_timeout"]
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -31,6 +32,9 @@ if not out.is_terminal:  # piped or captured: room for ids and times instead of 
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", min=0.1, help="Seconds per provider HTTP request (default: "
+                               "VOICEREPLAY_HTTP_TIMEOUT, else 30).")]
 PROVIDERS = ("vapi", "retell", "files")
 
 
@@ -80,6 +84,14 @@ def settings() -> Settings:
     if not _settings:
         _settings.append(Settings.from_env())
     return _settings[0]
+
+
+def use_timeout(seconds: float | None) -> None:
+    """``--timeout``: this command's provider HTTP timeout (VOICEREPLAY_HTTP_TIMEOUT's role)."""
+    if seconds is not None:
+        from dataclasses import replace
+
+        _settings[:] = [replace(settings(), http_timeout=seconds)]
 
 
 def open_store() -> Store:

@@ -12,6 +12,7 @@ from voicereplay import pipeline, render
 from voicereplay.cli.common import (
     JsonOpt,
     ProviderOpt,
+    TimeoutOpt,
     check_provider,
     err,
     handle_errors,
@@ -19,6 +20,7 @@ from voicereplay.cli.common import (
     out,
     print_json,
     settings,
+    use_timeout,
 )
 from voicereplay.cli.compare import (
     ChecksOpt,
@@ -88,6 +90,7 @@ def call(
         "--dir", help="Import the call from this directory of call files.")] = None,
     api_key: ApiKeyOpt = None,
     base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = None,
     mode: Annotated[str, typer.Option(help="scripted, turn or adaptive.")] = "scripted",
     model: ModelOpt = None,
     llm_base_url: LlmUrlOpt = None,
@@ -123,6 +126,7 @@ def call(
 ) -> None:
     """Replay a real call against the (changed) agent and show what changed."""
     check_provider(provider)
+    use_timeout(timeout)
     if mode not in ("scripted", "turn", "adaptive"):
         raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
     request = ReplayRequest.from_files(

@@ -87,6 +87,7 @@ def open_provider(
                 f"no {name.capitalize()} API key: set {env} or pass --api-key "
                 "(or import exported JSON with --dir)"
             )
+        options.setdefault("timeout", settings.http_timeout)
     return create(name, directory=directory, api_key=api_key, base_url=base_url, **options)
 
 
