@@ -27,6 +27,7 @@ from tests.fakes.server import RunningServer, serve
 from voicereplay.cli import app
 from voicereplay.compare.charts import LATENCY_SIZE, WAVEFORM_SIZE
 from voicereplay.compare.files import report_schema
+from voicereplay.compare.model import SCHEMA_VERSION
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
 DEMO = "dfed92e7-b86e-5139-835c-d451a4f9d515"
@@ -151,7 +152,7 @@ def test_the_fixed_prompt_reads_as_the_turn_4_tool_fix(
     assert folder == Path(replay["recordings"][0]["path"]).parent  # beside the replay's audio
     report = json.loads(Path(files["json"]).read_text())
     jsonschema.validate(report, report_schema())
-    assert report["schema_version"] == "1.0"
+    assert report["schema_version"] == SCHEMA_VERSION
     markdown = Path(files["markdown"]).read_text()
     assert "turn 4 (tool-call): issue\\_refund → check\\_status" in markdown or \
         "turn 4 (tool-call): issue_refund → check_status" in markdown

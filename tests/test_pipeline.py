@@ -162,3 +162,17 @@ def test_cli_call_with_fake_backends_prints_valid_json() -> None:
     printed = json.loads(result.stdout)
     assert [r["run_index"] for r in printed] == [0, 1]
     assert all("comparison" in r and r["backends"]["llm"] == "fake-llm" for r in printed)
+
+
+def test_call_prints_import_warnings_that_outlast_the_status_line(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(pipeline.demo_dir(), folder)
+    (folder / "demo-refund.stereo.wav").write_bytes(b"RIFF\x00\x10\x00\x00WAVEnot audio")
+    result = runner.invoke(app, [
+        "call", DEMO_CALL, "--dir", str(folder), "--stt", "fake-stt", "--tts", "fake-tts",
+        "--caller-tts", "fake-tts", "--llm-backend", "fake-llm", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert "warning: stereo recording demo-refund.stereo.wav" in result.stderr
+    assert "imported without it" in result.stderr

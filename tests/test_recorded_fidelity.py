@@ -48,7 +48,7 @@ def test_a_recorded_replay_of_a_bundled_call_scores_fidelity_one(path: Path) -> 
     assert snapshot is not None
     [replay] = replay_call(store, call, snapshot,
                            options=ReplayOptions(model="recorded", seed=7))
-    comparison = compare_replay(store, call, replay, figures=None)
+    comparison = compare_replay(store, call, replay, write=False)
     assert comparison.divergence is None, comparison.divergence
     assert comparison.fidelity.score == 1.0, comparison.fidelity
 
@@ -64,7 +64,7 @@ def test_every_run_of_a_recorded_batch_replays_the_baseline() -> None:
     assert len(replays) == 3
     for replay in replays:
         assert [t.text for t in replay.turns if t.role == "agent"] == baseline
-        comparison = compare_replay(store, call, replay, batch=replays, figures=None)
+        comparison = compare_replay(store, call, replay, batch=replays, write=False)
         assert comparison.divergence is None
         assert comparison.fidelity.score == 1.0
         assert comparison.fidelity.flakiness

@@ -15,6 +15,7 @@ from voicereplay.cli.common import (
     TimeoutOpt,
     check_provider,
     err,
+    error_line,
     handle_errors,
     open_store,
     out,
@@ -74,10 +75,14 @@ def run_request(request: ReplayRequest, secrets: Secrets | None = None, *,
                 json_out: bool = False) -> list[ReplayResult]:
     """Run ``request`` with a live status line on stderr, then print the results."""
     with err.status("replaying", spinner="dots") as status:
-        results = pipeline.run_call(
-            open_store(), request,
-            lambda progress: status.update(f"{progress.stage}: {progress.message}"),
-            settings=settings(), secrets=secrets)
+
+        def show(progress: pipeline.Progress) -> None:
+            if progress.warning:
+                error_line(progress.message, "warning")
+            status.update(f"{progress.stage}: {progress.message}")
+
+        results = pipeline.run_call(open_store(), request, show, settings=settings(),
+                                    secrets=secrets)
     print_results(results, json_out=json_out)
     return results
 

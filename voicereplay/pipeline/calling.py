@@ -43,6 +43,7 @@ class Progress:
 
     stage: str
     message: str
+    warning: bool = False  # something a user should still see when the run is over
 
     def __str__(self) -> str:
         return self.message
@@ -92,7 +93,7 @@ def ensure_call(store: Store, ref: CallRef, *, settings: Settings, secrets: Secr
             raise outcome.exception
         raise NotStoredError(f"could not import call {ref.call_id}: {outcome.error}")
     for warning in outcome.warnings:
-        say(Progress("import", f"warning: {warning}"))
+        say(Progress("import", warning, warning=True))
     return store.get_call(outcome.call_id or ref.call_id, outcome.provider)
 
 
