@@ -310,10 +310,12 @@ def _factory(
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
     timeout: float | None = None,
+    settings: Settings | None = None,
     **_: Any,
 ) -> VapiProvider:
-    """Options given win over the environment (``Settings``); ``timeout`` is seconds per try."""
-    settings = Settings.from_env()
+    """Options given win over ``settings`` (read from the environment when not given);
+    ``timeout`` is seconds per try."""
+    settings = settings or Settings.from_env()
     return VapiProvider(
         api_key or settings.vapi_api_key,
         base_url or settings.vapi_base_url,

@@ -88,6 +88,7 @@ def open_provider(
                 "(or import exported JSON with --dir)"
             )
         options.setdefault("timeout", settings.http_timeout)
+        options.setdefault("settings", settings)
     return create(name, directory=directory, api_key=api_key, base_url=base_url, **options)
 
 
