@@ -263,3 +263,17 @@ def test_bad_checks_and_options_fail_before_any_replay(tmp_path: Path) -> None:
     assert run("calls", "import", DEMO, "--dir", str(DEMO_DIR))[0] == 0
     code, _, err = run("compare", DEMO, "nosuchreplay")
     assert code == 4 and "replays list" in err
+
+
+@pytest.mark.models
+@pytest.mark.integration
+def test_the_demo_with_a_real_model_reads_as_the_turn_4_tool_fix(
+        fixed_llm: RunningServer) -> None:
+    """`voicereplay demo --llm-base-url … --model …`: no embedded-model note, the tool fix."""
+    code, out, err = run("demo", "--llm-base-url", f"{fixed_llm.url}/v1", "--model",
+                         "gpt-4o-mini")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "Step 1 of 2" in text and "fidelity 1.00" in text
+    assert "turn 4: issue_refund → check_status" in text
+    assert "too small to choose tools" not in text and "Reminder" not in text

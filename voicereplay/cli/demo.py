@@ -82,8 +82,9 @@ def demo(
             set=[] if real else ["model.max_tokens=80"]),
         Secrets(llm_api_key=llm_api_key))
     if not real:
-        out.print(EMBEDDED_NOTE.split("\n")[0].replace("Note: ", "Reminder: "), markup=False,
-                  style="yellow")
+        out.print("Reminder: the embedded SmolLM2 cannot choose tools, so the tool-call verdict "
+                  "above means nothing; rerun with --llm-base-url URL --model NAME for a real "
+                  "one.", markup=False, style="yellow")
     out.print(f"\nStored in {store_settings.home}. Next: `voicereplay replays show "
               f"{results[0].replay.id[:12]}`, or `voicereplay call {call.call_id} --llm-base-url "
               "URL --model NAME --prompt-file fixed-prompt.txt` with a real model.",
