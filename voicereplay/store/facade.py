@@ -18,6 +18,7 @@ from voicereplay.models import Call
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.calls import CallRepository, CallSummary, SaveResult
 from voicereplay.store.database import Database
+from voicereplay.store.jobs import JobRepository
 from voicereplay.store.recordings import HomePaths, RecordingRepository
 from voicereplay.store.replays import ReplayRepository
 from voicereplay.store.snapshots import SnapshotRepository
@@ -42,6 +43,7 @@ class Store:
         self.snapshots = SnapshotRepository(self.db)
         self.calls = CallRepository(self.db, self.recordings)
         self.replays = ReplayRepository(self.db, paths)
+        self.jobs = JobRepository(self.db)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Store:

@@ -1,0 +1,213 @@
+"""Jobs: the table that is the authority on background work, and its state changes.
+
+A job runs one :class:`~voicereplay.pipeline.ReplayRequest` (kind ``replay``; later batches and
+notifications). Its status moves PENDING → RUNNING → COMPLETED | FAILED | CANCELLED, and every
+move is **one conditional UPDATE**, so concurrent workers (threads, processes, machines sharing
+one database) can never both win:
+
+- :meth:`JobRepository.claim` takes a PENDING job, or a RUNNING one whose lease expired (its
+  worker died), and starts attempt ``attempt + 1`` with a fresh lease;
+- :meth:`~JobRepository.heartbeat` extends the lease of the attempt that holds it;
+- :meth:`~JobRepository.complete` and :meth:`~JobRepository.fail` only change the job while
+  *this* attempt holds it: a worker that was presumed dead and comes back finds its attempt
+  superseded and its result refused — so a job completes exactly once;
+- :meth:`~JobRepository.reap` returns RUNNING jobs whose lease expired to PENDING (or FAILED
+  when no attempt is left).
+
+Enqueueing an idempotency key that is already stored returns the existing job. The queue that
+delivers job ids to workers (Huey) is at-most-once; this table is what makes delivery safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from voicereplay.errors import StoreError
+from voicereplay.store.database import Database
+from voicereplay.store.prefix import by_id_or_prefix
+from voicereplay.store.tables import JobRow, utcnow
+
+__all__ = ["Job", "JobRepository", "JobStatus"]
+
+JobStatus = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+FINISHED: tuple[JobStatus, ...] = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+class Job(BaseModel):
+    """A job as stored (times are aware UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    request: dict[str, Any]
+    idempotency_key: str
+    status: JobStatus
+    attempt: int
+    max_attempts: int
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    error_type: str | None = None
+    error: str | None = None
+    replay_ids: list[str] = []
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def _job(row: JobRow) -> Job:
+    return Job.model_validate(row, from_attributes=True)
+
+
+class JobRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- creating and reading ------------------------------------------------------------
+    def enqueue(self, kind: str, request: dict[str, Any], idempotency_key: str, *,
+                max_attempts: int = 3) -> tuple[Job, bool]:
+        """A new PENDING job, or the stored job with this key; ``True`` when it is new."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        existing = self._by_key(idempotency_key)
+        if existing is not None:
+            return existing, False
+        row = JobRow(id=uuid.uuid4().hex, kind=kind, request=request,
+                     idempotency_key=idempotency_key, status="PENDING", attempt=0,
+                     max_attempts=max_attempts, replay_ids=[], created_at=utcnow())
+        try:
+            with self._db.session("enqueueing a job", write=True) as session:
+                session.add(row)
+                session.flush()
+                job = _job(row)
+        except StoreError as exc:  # lost the race for the key: the other enqueue's job wins
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            found = self._by_key(idempotency_key)
+            if found is None:
+                raise
+            return found, False
+        return job, True
+
+    def get(self, job_id: str) -> Job:
+        """A job by id or an unambiguous prefix (6+ characters)."""
+        with self._db.session("reading a job") as session:
+            return _job(by_id_or_prefix(session, JobRow, JobRow.id, job_id, what="job"))
+
+    def list(self, *, status: JobStatus | None = None, kind: str | None = None,
+             limit: int | None = 50) -> list[Job]:
+        """Jobs, newest first."""
+        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+        if status is not None:
+            query = query.where(JobRow.status == status)
+        if kind is not None:
+            query = query.where(JobRow.kind == kind)
+        with self._db.session("listing jobs") as session:
+            return [_job(row) for row in session.scalars(query)]
+
+    def _by_key(self, key: str) -> Job | None:
+        with self._db.session("reading a job") as session:
+            row = session.scalars(select(JobRow).where(JobRow.idempotency_key == key)).first()
+            return _job(row) if row is not None else None
+
+    # -- state changes (each one conditional UPDATE) ---------------------------------------
+    def claim(self, job_id: str, worker_id: str, *, lease: float,
+              now: datetime | None = None) -> Job | None:
+        """Start the next attempt of ``job_id`` for ``worker_id``; None when another worker
+        holds it, it is finished, or no attempt is left."""
+        now = now or utcnow()
+        claimable = and_(
+            JobRow.id == job_id,
+            JobRow.attempt < JobRow.max_attempts,
+            or_(JobRow.status == "PENDING",
+                and_(JobRow.status == "RUNNING", JobRow.lease_expires_at < now)),
+        )
+        values = {"status": "RUNNING", "attempt": JobRow.attempt + 1, "worker_id": worker_id,
+                  "lease_expires_at": now + timedelta(seconds=lease), "heartbeat_at": now,
+                  "error_type": None, "error": None}
+        return self._change(f"claiming job {job_id}", job_id, claimable, values,
+                            started_at=now)
+
+    def heartbeat(self, job: Job, *, lease: float, now: datetime | None = None) -> bool:
+        """Extend the lease of ``job``'s attempt; False when that attempt no longer holds it."""
+        now = now or utcnow()
+        values = {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease)}
+        return self._change(f"heartbeat of job {job.id}", job.id, self._holds(job),
+                            values) is not None
+
+    def complete(self, job: Job, replay_ids: Sequence[str], *,
+                 now: datetime | None = None) -> Job | None:
+        """Mark ``job``'s attempt COMPLETED with the replays it produced; None (and nothing
+        changed) when the attempt was superseded or the job cancelled."""
+        values = {"status": "COMPLETED", "replay_ids": list(replay_ids),
+                  "finished_at": now or utcnow(), "lease_expires_at": None}
+        return self._change(f"completing job {job.id}", job.id, self._holds(job), values)
+
+    def fail(self, job: Job, error_type: str, message: str, *, retry: bool,
+             now: datetime | None = None) -> Job | None:
+        """Record ``job``'s attempt as failed: back to PENDING when ``retry`` and attempts are
+        left, else FAILED. None when the attempt no longer holds the job."""
+        final = not retry or job.attempt >= job.max_attempts
+        values: dict[str, Any] = {"status": "FAILED" if final else "PENDING",
+                                  "error_type": error_type, "error": message,
+                                  "lease_expires_at": None}
+        if final:
+            values["finished_at"] = now or utcnow()
+        return self._change(f"failing job {job.id}", job.id, self._holds(job), values)
+
+    def cancel(self, job_id: str, *, now: datetime | None = None) -> Job | None:
+        """Cancel a PENDING or RUNNING job (a running attempt's result is then refused)."""
+        unfinished = and_(JobRow.id == job_id, JobRow.status.in_(("PENDING", "RUNNING")))
+        values = {"status": "CANCELLED", "finished_at": now or utcnow(),
+                  "lease_expires_at": None}
+        return self._change(f"cancelling job {job_id}", job_id, unfinished, values)
+
+    def reap(self, *, now: datetime | None = None) -> int:
+        """RUNNING jobs whose lease expired go back to PENDING (FAILED when no attempt is
+        left); returns how many changed."""
+        now = now or utcnow()
+        expired = and_(JobRow.status == "RUNNING", JobRow.lease_expires_at < now)
+        with self._db.session("reaping expired jobs", write=True) as session:
+            retried = session.execute(
+                update(JobRow).where(expired, JobRow.attempt < JobRow.max_attempts)
+                .values(status="PENDING", lease_expires_at=None, worker_id=None,
+                        error_type="LeaseExpired",
+                        error="the worker stopped heartbeating; the job will run again"))
+            exhausted = session.execute(
+                update(JobRow).where(expired, JobRow.attempt >= JobRow.max_attempts)
+                .values(status="FAILED", lease_expires_at=None, finished_at=now,
+                        error_type="LeaseExpired",
+                        error="the worker stopped heartbeating and no attempt is left"))
+            return int(retried.rowcount or 0) + int(exhausted.rowcount or 0)  # type: ignore[attr-defined]
+
+    # -- plumbing --------------------------------------------------------------------------
+    @staticmethod
+    def _holds(job: Job) -> Any:
+        return and_(JobRow.id == job.id, JobRow.status == "RUNNING",
+                    JobRow.attempt == job.attempt, JobRow.worker_id == job.worker_id)
+
+    def _change(self, action: str, job_id: str, condition: Any, values: dict[str, Any],
+                started_at: datetime | None = None) -> Job | None:
+        with self._db.session(action, write=True) as session:
+            result = session.execute(update(JobRow).where(condition).values(**values))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            row = session.get(JobRow, job_id, populate_existing=True)
+            if row is None:  # pragma: no cover - the update just matched it
+                return None
+            if started_at is not None and row.started_at is None:
+                row.started_at = started_at
+            session.flush()
+            return _job(row)
