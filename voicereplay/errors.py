@@ -16,6 +16,7 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     │   ├── RateLimitError          429 after every retry
     │   ├── ProviderUnavailable     5xx / timeouts / connection errors after every retry
     │   └── RecordingError          a recording could not be downloaded or is not audio
+    ├── Interrupted                 Ctrl-C; what was stored stays stored (exit 130)
     ├── StoreError                  the database or the artifacts dir failed
     │   └── NotStoredError          a call/snapshot the user named is not in the store
     ├── OverrideError               an override that does not fit the snapshot
@@ -30,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "Interrupted",
     "NotFoundError",
     "NotStoredError",
     "OverrideError",
@@ -125,6 +127,13 @@ class ProviderUnavailable(ProviderError):
 
 class RecordingError(ProviderError):
     http_status = 502
+
+
+class Interrupted(VoiceReplayError):
+    """Ctrl-C: what was stored stays stored; the message says what is left to do."""
+
+    exit_code = 130
+    http_status = 503
 
 
 class StoreError(VoiceReplayError):

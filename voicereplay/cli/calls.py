@@ -88,9 +88,9 @@ def calls_import(
                 done.append(outcome)
                 progress.advance(task)
                 if outcome.status == "failed":
-                    error_line(f"{outcome.source}: {outcome.error}", "✗")
+                    error_line(f"{outcome.source}: {outcome.error}", "✗", sep=" ")
                 for warning in outcome.warnings:
-                    error_line(f"{outcome.source}: {warning}", "!")
+                    error_line(f"{outcome.source}: {warning}", "!", sep=" ")
 
             try:
                 outcomes = pipeline.import_calls(

@@ -71,9 +71,9 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def error_line(message: str, label: str = "error") -> None:
+def error_line(message: str, label: str = "error", *, sep: str = ": ") -> None:
     """``label: message`` on stderr; the message is printed literally (never as markup)."""
-    err.print(Text.assemble((f"{label}: ", "bold red"), message), soft_wrap=True)
+    err.print(Text.assemble((f"{label}{sep}", "bold red"), message), soft_wrap=True)
 
 
 _settings: list[Settings] = []

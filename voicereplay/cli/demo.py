@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from voicereplay import pipeline, render
-from voicereplay.cli.common import handle_errors, out, settings
+from voicereplay.cli.common import handle_errors, open_store, out, settings
 from voicereplay.cli.replays import LlmKeyOpt, LlmUrlOpt, ModelOpt, run_request
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import CallRef, ReplayRequest, Secrets
@@ -45,8 +45,6 @@ def demo(
     prompt with an LLM (the embedded one offline, or a real one you name)."""
     directory = pipeline.demo_dir()
     store_settings = settings()
-    from voicereplay.cli.common import open_store
-
     store = open_store()
     with pipeline.open_provider("files", store_settings, directory=directory) as source:
         outcomes = pipeline.import_calls(store, source)

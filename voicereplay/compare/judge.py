@@ -3,7 +3,7 @@
 :class:`Judge` asks any :class:`JudgeModel`; the pipeline adapts the LLM backends a replay uses
 to it (:mod:`voicereplay.pipeline.judging`), so nothing here builds a model. It shows the model
 the rubric, the baseline call's transcript (context) and the replay's transcript (the one
-judged), agent turns numbered the way a comparison numbers them (:mod:`voicereplay.compare.turns`)
+judged), agent turns numbered the way a comparison numbers them (:mod:`voicereplay.turns`)
 and tool calls shown as ``name(arg='value')``, and asks for one JSON object
 ``{"reasoning": "...", "pass": true|false}`` (:data:`VERDICT_SCHEMA`; the embedded model's
 grammar enforces it, other backends are asked for a JSON object), at temperature 0 with a fixed
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from voicereplay.compare import turns as turn_units
+from voicereplay import turns as turn_units
 from voicereplay.models import Call, Replay, ToolCall, Turn
 
 __all__ = [

@@ -24,7 +24,7 @@ from voicereplay.checks import Check
 from voicereplay.compare.comparison import recordings_dir
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.config import Settings
-from voicereplay.errors import NotStoredError, VoiceReplayError
+from voicereplay.errors import Interrupted, NotStoredError
 from voicereplay.models import Call, Replay
 from voicereplay.pipeline.comparing import compare_replay
 from voicereplay.pipeline.importing import import_calls, open_provider
@@ -64,13 +64,6 @@ class ReplayResult:
         """The replay with its ``comparison`` (the same object as report.json)."""
         return {**self.replay.model_dump(mode="json"),
                 "comparison": self.comparison.model_dump(mode="json")}
-
-
-class Interrupted(VoiceReplayError):
-    """Ctrl-C: what was stored stays stored; the message says what is left to do."""
-
-    exit_code = 130
-    http_status = 503
 
 
 def ensure_call(store: Store, ref: CallRef, *, settings: Settings, secrets: Secrets,

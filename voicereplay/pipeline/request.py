@@ -19,7 +19,8 @@ from voicereplay.errors import ConfigError
 from voicereplay.models import ProviderName, ReplayMode
 from voicereplay.snapshot import Overrides
 
-__all__ = ["CallRef", "ReplayRequest", "ReportOptions", "Secrets", "read_prompt", "read_yaml"]
+__all__ = ["CallRef", "ReplayRequest", "ReportOptions", "Secrets", "merge_overrides",
+           "read_prompt", "read_yaml"]
 
 MAX_RUNS = 50
 
@@ -129,14 +130,20 @@ class ReplayRequest(_Strict):
         """The overrides: the YAML mapping, then the system prompt, then ``set`` pairs, then
         ``temperature``. (``seed`` is not an agent change: it goes to every stage of the
         replay, so a seeded replay with nothing else set has no overrides.)"""
-        data = dict(self.overrides)
-        if self.system_prompt is not None:
-            data["system_prompt"] = self.system_prompt
-        base = Overrides.parse(data, source="overrides")
         pairs = list(self.set)
         if self.temperature is not None:
             pairs.append(f"model.temperature={self.temperature}")
-        return Overrides.from_pairs(pairs, base=base)
+        return merge_overrides(self.overrides, self.system_prompt, pairs)
+
+
+def merge_overrides(mapping: dict[str, Any], system_prompt: str | None, pairs: list[str], *,
+                    source: str = "overrides") -> Overrides:
+    """An override mapping (a YAML file's content), then a system prompt, then dotted
+    ``key=value`` pairs — the one order every face applies them in."""
+    data = dict(mapping)
+    if system_prompt is not None:
+        data["system_prompt"] = system_prompt
+    return Overrides.from_pairs(pairs, base=Overrides.parse(data, source=source))
 
 
 def _read(path: Path, what: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from voicereplay.errors import NotStoredError
-from voicereplay.pipeline.request import read_prompt, read_yaml
-from voicereplay.snapshot import AgentSnapshot, Overrides
+from voicereplay.pipeline.request import merge_overrides, read_prompt, read_yaml
+from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
 __all__ = ["apply_overrides", "demo_dir", "load_overrides", "resolve_snapshot"]
@@ -42,12 +42,10 @@ def apply_overrides(
     pairs: Iterable[str] = (),
 ) -> AgentSnapshot:
     """The snapshot with a YAML overrides file, then a prompt file, then ``--set`` pairs."""
-    data: dict[str, Any] = load_overrides(overrides_file) if overrides_file else {}
-    if prompt_file is not None:
-        data["system_prompt"] = read_prompt(prompt_file)
-    base = Overrides.parse(data, source=str(overrides_file or prompt_file or "overrides"))
-    overrides = Overrides.from_pairs(pairs, base=base)
-    return snapshot.apply(overrides)
+    return snapshot.apply(merge_overrides(
+        load_overrides(overrides_file) if overrides_file else {},
+        read_prompt(prompt_file) if prompt_file is not None else None, list(pairs),
+        source=str(overrides_file or prompt_file or "overrides")))
 
 
 def load_overrides(path: Path) -> dict[str, Any]:
