@@ -40,7 +40,7 @@ def test_the_core_audio_and_turns_modules_import_no_higher_floor() -> None:
     assert offenders("turns.py", higher) == {}
 
 
-FACES = ("voicereplay.cli", "voicereplay.web")
+FACES = ("voicereplay.cli", "voicereplay.web", "voicereplay.jobs")
 PIPELINE = ("voicereplay.pipeline",)
 ENGINES = ("voicereplay.simulate", "voicereplay.providers", "voicereplay.store")
 ANALYSIS = ("voicereplay.compare",)

@@ -47,7 +47,7 @@ def test_four_processes_open_a_fresh_home_at_once(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{home / 'voicereplay.db'}")
     with engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).all() == [
-            ("0004_jobs",)]
+            ("0005_job_progress",)]
     engine.dispose()
 
 

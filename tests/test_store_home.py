@@ -102,14 +102,16 @@ def test_migration_0003_makes_old_absolute_paths_relative(tmp_path: Path) -> Non
                     rec["path"] = str(home / rec["path"])
                 conn.execute(sa.text(f"update {table} set data = :d where {key} = :k"),
                              {"d": json.dumps(body), "k": row_id})
-        conn.execute(sa.text("drop table jobs"))  # 0004 came later
+        conn.execute(sa.text("drop table jobs"))  # 0004 and 0005 came later
+        conn.execute(sa.text("drop index ix_replays_job_id"))
+        conn.execute(sa.text("alter table replays drop column job_id"))
         conn.execute(sa.text("update alembic_version set version_num = '0002_replays'"))
     engine.dispose()
 
     with _open(home) as store:  # runs 0003
         moved = store.get_call(call.call_id, call.provider)
         assert sorted(local_recordings(moved.recordings)) == KINDS
-    assert _db_rows(home, "select version_num from alembic_version") == [("0004_jobs",)]
+    assert _db_rows(home, "select version_num from alembic_version") == [("0005_job_progress",)]
     paths = [p for (p,) in _db_rows(home, "select path from blobs")]
     assert len(paths) == 4 and all(p.startswith("artifacts/blobs/") for p in paths)
     for (data,) in _db_rows(home, "select data from calls") + _db_rows(home,

@@ -15,6 +15,10 @@ are read, so no command starts half-configured.
 | ``VOICEREPLAY_LLM_API_KEY`` | key for that endpoint (``--llm-api-key``) | none |
 | ``VOICEREPLAY_SIMILARITY`` | ``lexical`` or ``embedding`` | lexical |
 | ``VOICEREPLAY_PRICES`` | a prices YAML file | ``$VOICEREPLAY_HOME/prices.yaml`` |
+| ``VOICEREPLAY_REDIS_URL`` | deliver jobs through Redis (``redis://host:6379/0``) | none |
+| ``VOICEREPLAY_JOB_LEASE`` | seconds a job attempt holds its job between heartbeats | 60 |
+| ``VOICEREPLAY_PLUGINS`` | modules that register backends, comma-separated | none |
+| ``VOICEREPLAY_JOB_ATTEMPTS`` | attempts a background job gets before it fails | 3 |
 | ``VAPI_API_KEY`` / ``RETELL_API_KEY`` | provider keys | none |
 | ``VAPI_BASE_URL`` / ``RETELL_BASE_URL`` | provider API hosts | the public APIs |
 | ``OPENAI_API_KEY``, ``GROQ_API_KEY``, … | keys of LLM/TTS services (any ``*_API_KEY``) | none |
@@ -38,6 +42,8 @@ from voicereplay.errors import ConfigError
 __all__ = ["Settings", "offline_model_hubs"]
 
 DEFAULT_HTTP_TIMEOUT = 30.0
+DEFAULT_JOB_LEASE = 60.0
+DEFAULT_JOB_ATTEMPTS = 3
 DEFAULT_DOWNLOAD_CONCURRENCY = 8
 _SQLITE_MEMORY = (":memory:", "mode=memory")
 
@@ -95,6 +101,13 @@ def check_database_url(url: str, *, source: str = "VOICEREPLAY_DATABASE_URL") ->
     return url
 
 
+def _redis_url(environ: Mapping[str, str]) -> str | None:
+    raw = _clean(environ, "VOICEREPLAY_REDIS_URL")
+    if raw is not None and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"VOICEREPLAY_REDIS_URL={raw!r}: expected a redis:// URL")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where data lives and how to reach providers and models (see the module docs)."""
@@ -111,6 +124,10 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     similarity: str | None = None
     prices_file: Path | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    job_lease: float = DEFAULT_JOB_LEASE
+    job_attempts: int = DEFAULT_JOB_ATTEMPTS
+    plugins: tuple[str, ...] = ()  # modules that register backends (registry.load_plugins)
     # every ``*_API_KEY`` variable, for the LLM/TTS services a snapshot may name
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -156,6 +173,12 @@ class Settings:
             llm_api_key=_clean(env, "VOICEREPLAY_LLM_API_KEY"),
             similarity=_clean(env, "VOICEREPLAY_SIMILARITY"),
             prices_file=Path(prices).expanduser() if prices else None,
+            redis_url=_redis_url(env),
+            plugins=tuple(p.strip() for p in (_clean(env, "VOICEREPLAY_PLUGINS") or "")
+                          .split(",") if p.strip()),
+            job_lease=_positive_float(env, "VOICEREPLAY_JOB_LEASE", DEFAULT_JOB_LEASE),
+            job_attempts=_positive_int(env, "VOICEREPLAY_JOB_ATTEMPTS", DEFAULT_JOB_ATTEMPTS,
+                                       100),
             api_keys=MappingProxyType({k: v.strip() for k, v in env.items()
                                        if k.endswith("_API_KEY") and v.strip()}),
         )

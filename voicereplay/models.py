@@ -283,6 +283,7 @@ class Replay(_Model):
     seed: int | None = None
     batch_id: str | None = None
     run_index: int = 0
+    job_id: str | None = Field(default=None, description="the background job that ran it")
     status: ReplayStatus = "completed"
     error: str | None = None
     backends: Backends = Field(default_factory=Backends)

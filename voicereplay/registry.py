@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from voicereplay.errors import ConfigError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "load_plugins"]
 
 T = TypeVar("T")
 
@@ -49,3 +49,23 @@ class Registry(Generic[T]):
             self._loaded = True
             for module in self._builtins:
                 importlib.import_module(module)
+
+
+def load_plugins(modules: Iterable[str]) -> list[str]:
+    """Import each plugin module and call its ``register()`` when it has one (a plugin may
+    also register backends on import). A worker loads the same plugins as the command that
+    submitted its jobs, so a backend chosen by name exists in both."""
+    loaded: list[str] = []
+    for name in modules:
+        name = name.strip()
+        if not name:
+            continue
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import plugin {name!r}: {exc}") from exc
+        register = getattr(module, "register", None)
+        if callable(register):
+            register()
+        loaded.append(name)
+    return loaded

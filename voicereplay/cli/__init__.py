@@ -14,6 +14,7 @@ from voicereplay.cli.calls import calls_app
 from voicereplay.cli.common import out, parse_when
 from voicereplay.cli.compare import compare
 from voicereplay.cli.demo import demo
+from voicereplay.cli.jobs import jobs_app, worker
 from voicereplay.cli.replays import call, replays_app
 from voicereplay.cli.snapshots import snapshot_app
 
@@ -27,9 +28,11 @@ app = typer.Typer(
 app.add_typer(calls_app, name="calls")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(replays_app, name="replays")
+app.add_typer(jobs_app, name="jobs")
 app.command()(call)
 app.command()(compare)
 app.command()(demo)
+app.command()(worker)
 
 
 def _version(value: bool) -> None:

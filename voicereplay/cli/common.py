@@ -82,7 +82,11 @@ _settings: list[Settings] = []
 def settings() -> Settings:
     """This command's settings, read from the environment once (see voicereplay.config)."""
     if not _settings:
-        _settings.append(Settings.from_env())
+        from voicereplay.registry import load_plugins
+
+        read = Settings.from_env()
+        load_plugins(read.plugins)
+        _settings.append(read)
     return _settings[0]
 
 

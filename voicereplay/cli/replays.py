@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from voicereplay import pipeline, render
 from voicereplay.cli.common import (
@@ -33,6 +34,7 @@ from voicereplay.cli.compare import (
     print_results,
     report_options,
 )
+from voicereplay.cli.jobs import StatusOpt, check_status, history_table
 from voicereplay.compare.terminal import comparison_view
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import CallRef, ReplayRequest, ReplayResult, Secrets
@@ -127,6 +129,9 @@ def call(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    background: Annotated[bool, typer.Option(
+        "--background", help="Submit a job for `voicereplay worker` and print its id.")]
+    = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Replay a real call against the (changed) agent and show what changed."""
@@ -144,9 +149,33 @@ def call(
         tool_mocks=parse_mocks(mock or []), live_tools=live_tools,
         report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
                               judge_base_url=judge_base_url))
+    if background:
+        if api_key or llm_api_key:
+            raise ConfigError("keys are never stored in a job: set VAPI_API_KEY / "
+                              "RETELL_API_KEY / VOICEREPLAY_LLM_API_KEY where the worker runs")
+        submit(request, json_out=json_out)
+        return
     results = run_request(request, Secrets(provider_api_key=api_key, llm_api_key=llm_api_key),
                           json_out=json_out)
     finish([r.comparison for r in results])
+
+
+def submit(request: ReplayRequest, *, json_out: bool) -> None:
+    """``call --background``: store and deliver a job; print its id."""
+    from voicereplay.pipeline.queue import JobQueue
+
+    store = open_store()
+    job, created = JobQueue(store, settings()).submit(request)
+    if json_out:
+        print_json({**job.model_dump(mode="json"), "created": created})
+    elif created:
+        out.print(Text(job.id))
+        err.print(Text(f"submitted job {job.id[:12]}; `voicereplay jobs show {job.id[:12]}` "
+                       "follows it (a `voicereplay worker` runs it)", style="dim"))
+    else:
+        out.print(Text(job.id))
+        err.print(Text(f"the same request is already job {job.id[:12]} ({job.status}); "
+                       f"`voicereplay jobs show {job.id[:12]}`", style="dim"))
 
 
 @replays_app.command("list")
@@ -154,11 +183,25 @@ def call(
 def replays_list(
     call_id: Annotated[str | None, typer.Argument(help="Only the replays of this call.")] = None,
     provider: ProviderOpt = None,
+    status: StatusOpt = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     json_out: JsonOpt = False,
 ) -> None:
-    """Replays, newest first."""
+    """Replays, newest first. With --status: the replay history, background jobs included
+    (pending, running, completed, failed with the error, cancelled)."""
     check_provider(provider, stored=True)
+    if status is not None:
+        from voicereplay.pipeline.history import call_history
+
+        entries = call_history(open_store(), call_id, provider=provider,
+                               status=check_status(status), limit=limit)
+        if json_out:
+            print_json([e.model_dump(mode="json") for e in entries])
+        elif not entries:
+            err.print(f"no {status.lower()} replays or jobs", markup=False)
+        else:
+            out.print(history_table(entries))
+        return
     rows = open_store().replays.list(call_id=call_id, provider=provider, limit=limit)
     if json_out:
         print_json([r.model_dump(mode="json") for r in rows])

@@ -120,8 +120,11 @@ def run_call(
     *,
     settings: Settings | None = None,
     secrets: Secrets | None = None,
+    batch_id: str | None = None,
+    job_id: str | None = None,
 ) -> list[ReplayResult]:
-    """Replay the request's call and compare every run with it (see the module docs)."""
+    """Replay the request's call and compare every run with it (see the module docs).
+    ``batch_id`` and ``job_id``: see :func:`~voicereplay.pipeline.replaying.replay_call`."""
     settings = settings or Settings.from_env()
     secrets = secrets or Secrets()
     say = on_progress or (lambda _progress: None)
@@ -133,7 +136,8 @@ def run_call(
     replays = replay_call(
         store, call, snapshot, base_snapshot=base, overrides=overrides,
         options=replay_options(request, settings, secrets), settings=settings,
-        on_progress=lambda message: say(Progress("replay", message)))
+        on_progress=lambda message: say(Progress("replay", message)),
+        batch_id=batch_id, job_id=job_id)
     results: list[ReplayResult] = []
     try:
         for n, replay in enumerate(replays, start=1):

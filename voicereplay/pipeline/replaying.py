@@ -81,8 +81,13 @@ def replay_call(
     options: ReplayOptions | None = None,
     settings: Settings | None = None,
     on_progress: Progress | None = None,
+    batch_id: str | None = None,
+    job_id: str | None = None,
 ) -> list[Replay]:
-    """Replay ``call`` against ``snapshot`` ``options.runs`` times; returns the stored replays."""
+    """Replay ``call`` against ``snapshot`` ``options.runs`` times; returns the stored replays.
+
+    ``batch_id`` names the batch and its folders ``replays/<batch_id>-<run>`` (default: a new
+    random id); ``job_id`` links every replay to the background job that ran it."""
     from voicereplay.simulate.replay import ReplayEngine
     from voicereplay.simulate.tools import ToolServer
 
@@ -102,7 +107,7 @@ def replay_call(
                               **_seeded(TTS.factory(options.caller_tts), options.seed)),
         caller_llm=llm if options.mode == "adaptive" else None,  # the simulated caller
     )
-    batch_id = uuid.uuid4().hex[:12]
+    batch_id = batch_id or uuid.uuid4().hex[:12]
     replays: list[Replay] = []
     for run in range(options.runs):
         seed = None if options.seed is None else options.seed + run
@@ -121,6 +126,7 @@ def replay_call(
                 "overrides": overrides or {},
                 "seed": seed,
                 "batch_id": batch_id,
+                "job_id": job_id,
                 "run_index": run,
                 "created_at": datetime.now(UTC),
                 "wall_seconds": time.perf_counter() - started,

@@ -12,7 +12,15 @@ one database) can never both win:
   *this* attempt holds it: a worker that was presumed dead and comes back finds its attempt
   superseded and its result refused — so a job completes exactly once;
 - :meth:`~JobRepository.reap` returns RUNNING jobs whose lease expired to PENDING (or FAILED
-  when no attempt is left).
+  when no attempt is left);
+- :meth:`~JobRepository.release` hands a running attempt back (a worker shutting down): PENDING
+  again, and the attempt does not count;
+- :meth:`~JobRepository.retry` puts a FAILED or CANCELLED job back to PENDING with fresh
+  attempts; :meth:`~JobRepository.progress` records the stage a running attempt is in.
+
+``delivered_at`` is when the job id was last handed to the queue (or when a delayed retry is
+due); :meth:`~JobRepository.undelivered` lists PENDING jobs whose delivery is overdue, which the
+queue's sweep hands over again.
 
 Enqueueing an idempotency key that is already stored returns the existing job. The queue that
 delivers job ids to workers (Huey) is at-most-once; this table is what makes delivery safe.
@@ -20,6 +28,7 @@ delivers job ids to workers (Huey) is at-most-once; this table is what makes del
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -61,6 +70,11 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    call_provider: str | None = None
+    call_id: str | None = None
+    stage: str | None = None
+    progress: str | None = None
+    delivered_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -77,16 +91,20 @@ class JobRepository:
 
     # -- creating and reading ------------------------------------------------------------
     def enqueue(self, kind: str, request: dict[str, Any], idempotency_key: str, *,
-                max_attempts: int = 3) -> tuple[Job, bool]:
-        """A new PENDING job, or the stored job with this key; ``True`` when it is new."""
+                max_attempts: int = 3, call: tuple[str | None, str] | None = None
+                ) -> tuple[Job, bool]:
+        """A new PENDING job, or the stored job with this key; ``True`` when it is new.
+        ``call`` is the (provider, call id) the job works on, for a call's job history."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         existing = self._by_key(idempotency_key)
         if existing is not None:
             return existing, False
+        provider, call_id = call if call is not None else (None, None)
         row = JobRow(id=uuid.uuid4().hex, kind=kind, request=request,
                      idempotency_key=idempotency_key, status="PENDING", attempt=0,
-                     max_attempts=max_attempts, replay_ids=[], created_at=utcnow())
+                     max_attempts=max_attempts, replay_ids=[], created_at=utcnow(),
+                     call_provider=provider, call_id=call_id)
         try:
             with self._db.session("enqueueing a job", write=True) as session:
                 session.add(row)
@@ -107,15 +125,37 @@ class JobRepository:
             return _job(by_id_or_prefix(session, JobRow, JobRow.id, job_id, what="job"))
 
     def list(self, *, status: JobStatus | None = None, kind: str | None = None,
+             call_id: str | None = None, provider: str | None = None,
              limit: int | None = 50) -> list[Job]:
-        """Jobs, newest first."""
+        """Jobs, newest first; of one call when ``call_id`` is given."""
         query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
         if status is not None:
             query = query.where(JobRow.status == status)
         if kind is not None:
             query = query.where(JobRow.kind == kind)
+        if call_id is not None:
+            query = query.where(JobRow.call_id == call_id)
+        if provider is not None:
+            query = query.where(JobRow.call_provider == provider)
         with self._db.session("listing jobs") as session:
             return [_job(row) for row in session.scalars(query)]
+
+    def undelivered(self, *, before: datetime, limit: int = 500) -> builtins.list[Job]:
+        """PENDING jobs not handed to the queue since ``before`` (a lost delivery, a reaped
+        job), oldest first."""
+        query = (select(JobRow).where(JobRow.status == "PENDING",
+                                      or_(JobRow.delivered_at.is_(None),
+                                          JobRow.delivered_at < before))
+                 .order_by(JobRow.created_at).limit(limit))
+        with self._db.session("listing undelivered jobs") as session:
+            return [_job(row) for row in session.scalars(query)]
+
+    def next_lease_expiry(self) -> datetime | None:
+        """When the first running attempt's lease runs out (None: nothing is running)."""
+        query = select(JobRow.lease_expires_at).where(JobRow.status == "RUNNING").order_by(
+            JobRow.lease_expires_at).limit(1)
+        with self._db.session("reading job leases") as session:
+            return session.scalars(query).first()
 
     def _by_key(self, key: str) -> Job | None:
         with self._db.session("reading a job") as session:
@@ -136,7 +176,7 @@ class JobRepository:
         )
         values = {"status": "RUNNING", "attempt": JobRow.attempt + 1, "worker_id": worker_id,
                   "lease_expires_at": now + timedelta(seconds=lease), "heartbeat_at": now,
-                  "error_type": None, "error": None}
+                  "error_type": None, "error": None, "stage": "starting", "progress": None}
         return self._change(f"claiming job {job_id}", job_id, claimable, values,
                             started_at=now)
 
@@ -148,11 +188,16 @@ class JobRepository:
                             values) is not None
 
     def complete(self, job: Job, replay_ids: Sequence[str], *,
+                 call: tuple[str, str] | None = None,
                  now: datetime | None = None) -> Job | None:
-        """Mark ``job``'s attempt COMPLETED with the replays it produced; None (and nothing
-        changed) when the attempt was superseded or the job cancelled."""
-        values = {"status": "COMPLETED", "replay_ids": list(replay_ids),
-                  "finished_at": now or utcnow(), "lease_expires_at": None}
+        """Mark ``job``'s attempt COMPLETED with the replays it produced (and the call it
+        replayed, as stored); None (and nothing changed) when the attempt was superseded or
+        the job cancelled."""
+        values: dict[str, Any] = {"status": "COMPLETED", "replay_ids": list(replay_ids),
+                                  "finished_at": now or utcnow(), "lease_expires_at": None,
+                                  "stage": None, "progress": None}
+        if call is not None:
+            values["call_provider"], values["call_id"] = call
         return self._change(f"completing job {job.id}", job.id, self._holds(job), values)
 
     def fail(self, job: Job, error_type: str, message: str, *, retry: bool,
@@ -166,6 +211,35 @@ class JobRepository:
         if final:
             values["finished_at"] = now or utcnow()
         return self._change(f"failing job {job.id}", job.id, self._holds(job), values)
+
+    def delivered(self, job_id: str, *, at: datetime | None = None) -> None:
+        """Note that ``job_id`` was handed to the queue (to run at ``at``, default now)."""
+        with self._db.session(f"delivering job {job_id}", write=True) as session:
+            session.execute(update(JobRow).where(JobRow.id == job_id)
+                            .values(delivered_at=at or utcnow()))
+
+    def progress(self, job: Job, stage: str, message: str) -> bool:
+        """Record the stage ``job``'s attempt is in; False when the attempt lost the job."""
+        return self._change(f"progress of job {job.id}", job.id, self._holds(job),
+                            {"stage": stage[:32], "progress": message}) is not None
+
+    def release(self, job: Job) -> Job | None:
+        """Hand ``job``'s running attempt back (its worker is stopping): PENDING again, and
+        the attempt is not counted. None when the attempt no longer holds the job."""
+        values = {"status": "PENDING", "attempt": JobRow.attempt - 1, "worker_id": None,
+                  "lease_expires_at": None, "stage": None,
+                  "progress": "returned by a stopping worker; it will run again"}
+        return self._change(f"releasing job {job.id}", job.id, self._holds(job), values)
+
+    def retry(self, job_id: str) -> Job | None:
+        """Run a FAILED or CANCELLED job again, with all its attempts; None when it is
+        pending, running or completed."""
+        job = self.get(job_id)
+        retryable = and_(JobRow.id == job.id, JobRow.status.in_(("FAILED", "CANCELLED")))
+        values = {"status": "PENDING", "attempt": 0, "worker_id": None, "error_type": None,
+                  "error": None, "finished_at": None, "stage": None, "progress": None,
+                  "lease_expires_at": None, "delivered_at": None}
+        return self._change(f"retrying job {job.id}", job.id, retryable, values)
 
     def cancel(self, job_id: str, *, now: datetime | None = None) -> Job | None:
         """Cancel a PENDING or RUNNING job (a running attempt's result is then refused)."""
@@ -183,7 +257,7 @@ class JobRepository:
             retried = session.execute(
                 update(JobRow).where(expired, JobRow.attempt < JobRow.max_attempts)
                 .values(status="PENDING", lease_expires_at=None, worker_id=None,
-                        error_type="LeaseExpired",
+                        delivered_at=None, stage=None, error_type="LeaseExpired",
                         error="the worker stopped heartbeating; the job will run again"))
             exhausted = session.execute(
                 update(JobRow).where(expired, JobRow.attempt >= JobRow.max_attempts)

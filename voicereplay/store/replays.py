@@ -2,16 +2,20 @@
 
 ``store.replays`` (a :class:`ReplayRepository`) saves a finished
 :class:`~voicereplay.models.Replay` in one transaction with its snapshot, reads one back by id
-(or an unambiguous prefix of 6+ characters), and lists a call's replay history, newest first.
+(or an unambiguous prefix of 6+ characters), lists a call's replay history, newest first, and
+deletes the replays of a job attempt that was superseded (their rows; the caller removes
+their folders).
 The replay's audio paths are stored relative to the home, like the calls' recordings.
 """
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from voicereplay.models import Replay
 from voicereplay.snapshot import AgentSnapshot
@@ -33,6 +37,7 @@ class ReplaySummary(BaseModel):
     call_id: str
     snapshot_id: str
     batch_id: str | None
+    job_id: str | None = None
     run_index: int
     mode: str
     status: str
@@ -60,6 +65,7 @@ class ReplayRepository:
                     call_pk=call.id,
                     snapshot_id=snapshot.id,
                     batch_id=replay.batch_id,
+                    job_id=replay.job_id,
                     run_index=replay.run_index,
                     mode=replay.mode,
                     status=replay.status,
@@ -87,9 +93,11 @@ class ReplayRepository:
         call_id: str | None = None,
         provider: str | None = None,
         batch_id: str | None = None,
+        job_id: str | None = None,
+        status: str | None = None,
         limit: int | None = 50,
     ) -> list[ReplaySummary]:
-        """Replays, newest first; of one call (``call_id``) or one batch when given."""
+        """Replays, newest first; of one call (``call_id``), batch or job when given."""
         with self._db.session("listing replays") as session:
             query = select(ReplayRow, CallRow.provider, CallRow.call_id).join(
                 CallRow, CallRow.id == ReplayRow.call_pk
@@ -100,15 +108,31 @@ class ReplayRepository:
                 query = query.where(CallRow.provider == provider)
             if batch_id is not None:
                 query = query.where(ReplayRow.batch_id == batch_id)
+            if job_id is not None:
+                query = query.where(ReplayRow.job_id == job_id)
+            if status is not None:
+                query = query.where(ReplayRow.status == status)
             query = query.order_by(ReplayRow.created_at.desc(), ReplayRow.run_index)
             if limit is not None:
                 query = query.limit(limit)
             return [
                 ReplaySummary(
                     id=row.id, call_provider=prov, call_id=cid, snapshot_id=row.snapshot_id,
-                    batch_id=row.batch_id, run_index=row.run_index, mode=row.mode,
+                    batch_id=row.batch_id, job_id=row.job_id, run_index=row.run_index,
+                    mode=row.mode,
                     status=row.status, error=row.error, duration=row.duration_s,
                     wall_seconds=row.wall_seconds, created_at=row.created_at,
                 )
                 for row, prov, cid in session.execute(query).all()
             ]
+
+    def delete(self, replay_ids: Sequence[str]) -> builtins.list[Replay]:
+        """Delete these replays' rows; returns them (for their folders). Unknown ids are
+        ignored."""
+        if not replay_ids:
+            return []
+        with self._db.session("deleting replays", write=True) as session:
+            rows = session.scalars(select(ReplayRow).where(ReplayRow.id.in_(replay_ids))).all()
+            gone = [Replay.model_validate(self._paths.resolved_recordings(r.data)) for r in rows]
+            session.execute(delete(ReplayRow).where(ReplayRow.id.in_(replay_ids)))
+        return gone

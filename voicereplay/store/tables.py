@@ -139,6 +139,7 @@ class ReplayRow(Base):
     __table_args__ = (
         Index("ix_replays_call_pk", "call_pk"),
         Index("ix_replays_batch_id", "batch_id"),
+        Index("ix_replays_job_id", "job_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -151,6 +152,7 @@ class ReplayRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_s: Mapped[float | None] = mapped_column(Float)
     wall_seconds: Mapped[float | None] = mapped_column(Float)
+    job_id: Mapped[str | None] = mapped_column(String(64))  # the job that produced it
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -162,6 +164,7 @@ class JobRow(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_jobs_idempotency_key"),
         Index("ix_jobs_status", "status"),
+        Index("ix_jobs_call", "call_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -180,3 +183,8 @@ class JobRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    call_provider: Mapped[str | None] = mapped_column(String(32))
+    call_id: Mapped[str | None] = mapped_column(String(255))
+    stage: Mapped[str | None] = mapped_column(String(32))  # import, replay, compare, …
+    progress: Mapped[str | None] = mapped_column(Text)  # the latest progress message
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # handed to the queue

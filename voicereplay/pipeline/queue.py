@@ -1,0 +1,195 @@
+"""Delivering jobs to workers: Huey underneath, the jobs table on top.
+
+:func:`open_huey` picks Huey's storage from the settings:
+
+- ``RedisHuey`` when ``VOICEREPLAY_REDIS_URL`` is set;
+- ``PostgresHuey`` when the store is PostgreSQL — workers on many machines then share one
+  database for calls, replays, jobs and the queue;
+- otherwise ``SqliteHuey`` at ``$VOICEREPLAY_HOME/queue.db``: nothing to start.
+
+Huey is **at-most-once**: a worker killed after taking a message loses it. The jobs table is
+what makes delivery safe (see :mod:`voicereplay.pipeline.jobs`): a job is claimed, heartbeated
+and completed by conditional updates, and :meth:`JobQueue.sweep` — Huey's periodic task, once a
+minute, also run when a worker starts and woken when the next lease runs out — returns jobs
+whose worker stopped heartbeating to PENDING and hands every PENDING job whose delivery is lost
+or overdue to Huey again. A job id delivered twice is harmless: the second claim finds it taken
+or finished. Retries with backoff are delayed deliveries (Huey's schedule).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy.engine import make_url
+
+from voicereplay.config import Settings
+from voicereplay.errors import ConfigError, StoreError, VoiceReplayError
+from voicereplay.pipeline.jobs import JobOutcome, Worker, run_job, submit_replay
+from voicereplay.pipeline.request import ReplayRequest
+from voicereplay.store import Store
+from voicereplay.store.jobs import Job
+from voicereplay.store.tables import utcnow
+
+__all__ = ["JobQueue", "Sweep", "open_huey", "queue_backend"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "voicereplay"
+
+
+def queue_backend(settings: Settings) -> str:
+    """``redis``, ``postgres`` or ``sqlite``: where jobs are delivered for these settings."""
+    if settings.redis_url:
+        return "redis"
+    if settings.database_url.startswith(("postgresql", "postgres:")):
+        return "postgres"
+    return "sqlite"
+
+
+def open_huey(settings: Settings) -> Huey:
+    """The Huey instance for ``settings`` (see the module docs). No results are kept: the
+    jobs table holds every outcome."""
+    backend = queue_backend(settings)
+    try:
+        if backend == "redis":
+            return RedisHuey(QUEUE_NAME, url=settings.redis_url, results=False)
+        if backend == "postgres":
+            dsn = make_url(settings.database_url).set(drivername="postgresql")
+            return PostgresHuey(QUEUE_NAME, dsn=dsn.render_as_string(hide_password=False),
+                                results=False)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(QUEUE_NAME, filename=str(settings.home / "queue.db"),
+                          results=False, timeout=30)
+    except OSError as exc:
+        raise StoreError(f"cannot open the job queue in {settings.home}: {exc}") from exc
+    except Exception as exc:  # huey's ConfigurationError: a missing driver
+        raise ConfigError(f"cannot open the {backend} job queue: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep did."""
+
+    reaped: int  # RUNNING jobs whose lease had run out, back to PENDING (or FAILED)
+    delivered: list[str]  # job ids handed to the queue again
+    next_wake: float | None  # seconds until the sweep runs again for a lease about to lapse
+
+
+class JobQueue:
+    """Submit jobs and deliver them through Huey; in a worker, run what Huey hands over.
+
+    ``worker`` is set in worker processes (``voicereplay worker``, ``serve``); a process that
+    only submits (the CLI's ``--background``) leaves it None."""
+
+    def __init__(self, store: Store, settings: Settings, *, huey: Huey | None = None,
+                 worker: Worker | None = None, redeliver_after: float | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.huey = huey if huey is not None else open_huey(settings)
+        self.worker = worker
+        # A PENDING job not started this long after its delivery is handed over again.
+        self.redeliver_after = (redeliver_after if redeliver_after is not None
+                                else max(600.0, 10 * settings.job_lease))
+        self._wake_at: float | None = None
+        self._wake_lock = threading.Lock()
+        self._run_task = self.huey.task(name="run_job")(self._run)
+        self._sweep_task = self.huey.task(name="sweep_jobs")(self._swept)
+        self.huey.periodic_task(crontab(minute="*"), name="sweep_jobs_every_minute")(
+            self._swept)
+
+    # -- submitting --------------------------------------------------------------------------
+    def submit(self, request: ReplayRequest, *, key: str | None = None,
+               max_attempts: int | None = None) -> tuple[Job, bool]:
+        """Store a replay job and deliver it; the stored job (not delivered again) when the
+        idempotency key is known. ``True`` when the job is new."""
+        job, created = submit_replay(self.store, request, key=key,
+                                     max_attempts=max_attempts or self.settings.job_attempts)
+        if created:
+            self.deliver(job.id)
+        return job, created
+
+    def deliver(self, job_id: str, *, delay: float | None = None) -> None:
+        """Hand ``job_id`` to Huey (after ``delay`` seconds) and note it in the jobs table."""
+        try:
+            if delay:
+                self._run_task.schedule(args=(job_id,), delay=delay)
+            else:
+                self._run_task(job_id)
+        except VoiceReplayError:
+            raise
+        except Exception as exc:  # the queue's own storage failed
+            raise StoreError(f"cannot deliver job {job_id[:12]} to the "
+                             f"{queue_backend(self.settings)} queue: {exc}") from exc
+        self.store.jobs.delivered(job_id, at=utcnow() + timedelta(seconds=delay or 0))
+
+    def retry(self, job_id: str) -> Job | None:
+        """Run a FAILED or CANCELLED job again (``jobs retry``)."""
+        job = self.store.jobs.retry(job_id)
+        if job is not None:
+            self.deliver(job.id)
+        return job
+
+    # -- sweeping ----------------------------------------------------------------------------
+    def sweep(self, *, now: datetime | None = None) -> Sweep:
+        """Reap expired leases, deliver lost or overdue PENDING jobs, and wake up again when
+        the next lease runs out (if that is within the minute)."""
+        now = now or utcnow()
+        reaped = self.store.jobs.reap(now=now)
+        overdue = self.store.jobs.undelivered(before=now - timedelta(
+            seconds=self.redeliver_after))
+        for job in overdue:
+            self.deliver(job.id)
+        expiry = self.store.jobs.next_lease_expiry()
+        wake = None
+        if expiry is not None:
+            wake = max(0.5, (expiry - now).total_seconds() + 0.5)
+            if wake < 60 and self._wake(wake):
+                self._sweep_task.schedule(delay=wake)
+            else:
+                wake = None
+        if reaped or overdue:
+            log.info("sweep: %d expired lease(s) reaped, %d job(s) delivered again",
+                     reaped, len(overdue))
+        return Sweep(reaped, [j.id for j in overdue], wake)
+
+    def _wake(self, delay: float) -> bool:
+        """One pending wake-up per process: True when none is due before ``delay``."""
+        at = time.monotonic() + delay
+        with self._wake_lock:
+            if self._wake_at is not None and time.monotonic() < self._wake_at <= at:
+                return False
+            self._wake_at = at
+            return True
+
+    def _swept(self) -> None:
+        with self._wake_lock:
+            if self._wake_at is not None and time.monotonic() >= self._wake_at - 0.25:
+                self._wake_at = None
+        self.sweep()
+
+    # -- running (in a worker) ---------------------------------------------------------------
+    def _run(self, job_id: str) -> dict[str, Any]:
+        if self.worker is None:
+            raise ConfigError("this process submits jobs but is not a worker")
+        outcome = run_job(self.store, job_id, self.worker,
+                          on_progress=lambda p: log.debug("job %s: %s", job_id[:12], p))
+        self._after(job_id, outcome)
+        return {"status": outcome.status}
+
+    def _after(self, job_id: str, outcome: JobOutcome) -> None:
+        if outcome.status == "retry":
+            log.warning("job %s: attempt failed (%s), retrying in %.0f s", job_id[:12],
+                        outcome.job.error if outcome.job else "?", outcome.retry_in or 0)
+            self.deliver(job_id, delay=outcome.retry_in)
+        elif outcome.status == "released":
+            self.deliver(job_id)  # for another worker, or this one when it starts again
+        elif outcome.status == "failed" and outcome.job is not None:
+            log.warning("job %s failed: %s", job_id[:12], outcome.job.error)
+        elif outcome.status == "completed":
+            log.info("job %s completed", job_id[:12])
