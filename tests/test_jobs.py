@@ -287,3 +287,25 @@ def test_retry_runs_a_failed_job_again_with_fresh_attempts(store: Store, setting
 
 def test_an_outcome_names_what_happened() -> None:
     assert JobOutcome("skipped").job is None
+
+
+def test_threads_asking_a_registry_at_once_all_see_its_built_ins() -> None:
+    """Worker threads looked up the 'files' provider while another thread was still importing
+    the built-ins, and were told it did not exist (seen with 2 workers × 3 threads)."""
+    import threading
+
+    from tests.fakes.slow_registry import SLOW
+
+    found: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def look() -> None:
+        barrier.wait()
+        found.append(SLOW.factory("slow")())
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == ["built-in"] * 4

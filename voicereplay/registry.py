@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._builtins = tuple(builtins)
         self._loaded = False
+        self._lock = threading.RLock()
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str, factory: Callable[..., T]) -> None:
@@ -45,10 +47,15 @@ class Registry(Generic[T]):
         return self.factory(name)(**options)
 
     def _load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            for module in self._builtins:
-                importlib.import_module(module)
+        # Worker threads may ask at once: the others wait until the built-ins are registered
+        # (re-entrant, for a built-in module that looks itself up while it is imported).
+        if self._loaded:
+            return
+        with self._lock:
+            if not self._loaded:
+                for module in self._builtins:
+                    importlib.import_module(module)
+                self._loaded = True
 
 
 def load_plugins(modules: Iterable[str]) -> list[str]:

@@ -9,6 +9,8 @@ are picked by name: ``voicereplay call ID --stt fake-stt --tts fake-tts --caller
 - ``fake-llm`` is a :class:`~tests.fakes.scripted_llm.ScriptedLLM` that answers every caller
   turn with ``You said: <what it heard>`` and calls ``check_status`` on the demo call's order
   question; the script can be changed through :data:`FAKE_LLM_SCRIPT`.
+- ``slow-llm`` is ``fake-llm`` taking real time (0.5 s to the first token, 0.5 s per reply),
+  so a worker can be stopped or killed in the middle of a replay.
 - ``fake-tts`` speaks a 220 Hz tone, 60 ms per character, at 16 kHz.
 """
 
@@ -88,7 +90,13 @@ def _fake_llm(**_: Any) -> ScriptedLLM:
                    duration=0.3)
 
 
+def _slow_llm(**_: Any) -> ScriptedLLM:
+    return FakeLLM(dict(FAKE_LLM_SCRIPT), default="Okay, let me check that.", ttft=0.5,
+                   duration=0.5, clock="real")
+
+
 def register() -> None:
     STT.register("fake-stt", FakeSTT)
     TTS.register("fake-tts", ToneTTS)
     LLMS.register("fake-llm", _fake_llm)
+    LLMS.register("slow-llm", _slow_llm)
