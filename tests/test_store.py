@@ -45,8 +45,9 @@ TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "jobs", "repla
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts") as s:
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL (``store_url`` is parametrized)."""
+    with Store(store_url, tmp_path / "artifacts") as s:
         yield s
 
 
@@ -158,8 +159,9 @@ def test_migrations_match_the_models(store: Store) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_reopening_a_file_db_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'vr.db'}"
+def test_reopening_a_db_keeps_data_and_does_not_migrate_again(store_url: str,
+                                                             tmp_path: Path) -> None:
+    url = store_url
     with Store(url, tmp_path / "a") as first:
         first.save_call(make_call(first))
     with Store(url, tmp_path / "a") as second:  # would fail on "table calls already exists"
@@ -417,8 +419,8 @@ def test_a_failed_update_keeps_the_old_call(store: Store, monkeypatch: pytest.Mo
     assert store.get_call("call-1").ended_reason == "customer-ended-call"
 
 
-def test_concurrent_saves_from_threads(tmp_path: Path) -> None:
-    with Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "a") as s:
+def test_concurrent_saves_from_threads(store_url: str, tmp_path: Path) -> None:
+    with Store(store_url, tmp_path / "a") as s:
         calls = [make_call(s, f"t{i}") for i in range(12)]
         errors: list[BaseException] = []
 
@@ -457,8 +459,9 @@ def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
         Store(f"sqlite:///{tmp_path / 'missing' / 'vr.db'}", tmp_path)
 
 
-def test_a_database_from_a_newer_version_is_a_store_error(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'vr.db'}"
+def test_a_database_from_a_newer_version_is_a_store_error(store_url: str,
+                                                         tmp_path: Path) -> None:
+    url = store_url
     Store(url, tmp_path).close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +19,11 @@ REQUEST = {"call": {"call_id": "c1"}, "model": "recorded"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.from_settings(Settings.for_home(tmp_path / "home"))
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL (``store_url`` is parametrized)."""
+    settings = replace(Settings.for_home(tmp_path / "home"), database_url=store_url)
+    with Store.from_settings(settings) as store:
+        yield store
 
 
 def test_enqueueing_a_key_twice_returns_the_stored_job(store: Store) -> None:
