@@ -373,6 +373,16 @@ def test_snapshot_prefix_lookup(store: Store) -> None:
         store.get_snapshot("%%%%%%")
 
 
+def test_prefixes_match_the_same_ids_on_every_database(store: Store) -> None:
+    # SQLite's LIKE ignores ASCII case and PostgreSQL's does not: the lookup must not differ.
+    job, _ = store.jobs.enqueue("replay", {}, "key")
+    assert job.id == job.id.lower()
+    assert store.jobs.get(job.id[:8].upper()) == job
+    assert store.jobs.get(job.id.upper()) == job
+    with pytest.raises(NotStoredError, match="not in the store"):  # _ is no LIKE wildcard
+        store.jobs.get(job.id[:6] + "_" * 3)
+
+
 def test_missing_call_says_how_to_import_it(store: Store) -> None:
     with pytest.raises(NotStoredError, match=r"voicereplay calls import nope"):
         store.get_call("nope")
