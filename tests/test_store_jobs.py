@@ -142,3 +142,41 @@ def test_a_cancelled_job_refuses_its_running_attempts_result(store: Store) -> No
     assert store.jobs.complete(running, ["r"]) is None
     assert store.jobs.cancel(job.id) is None  # finished jobs stay as they are
     assert store.jobs.get(job.id).status == "CANCELLED"
+
+
+def test_workers_with_their_own_connections_race_for_one_job(store_url: str,
+                                                             tmp_path: Path) -> None:
+    # One Store per thread, as separate worker processes (or machines) have: nothing in-process
+    # serializes their writes, only the database (SQLite's write lock, PostgreSQL's row locks).
+    settings = replace(Settings.for_home(tmp_path / "home"), database_url=store_url)
+    stores = [Store.from_settings(settings) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    enqueued: list[str] = []
+    claimed: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(n: int, store: Store) -> None:
+        try:
+            barrier.wait(timeout=30)
+            job, _ = store.jobs.enqueue("replay", REQUEST, "one-key")
+            enqueued.append(job.id)
+            barrier.wait(timeout=30)
+            if store.jobs.claim(job.id, f"w{n}", lease=60) is not None:
+                claimed.append(f"w{n}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n, s)) for n, s in enumerate(stores)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(enqueued) == 4 and len(set(enqueued)) == 1 and len(claimed) == 1
+        job = stores[0].jobs.get(enqueued[0])
+        assert (job.status, job.attempt, job.worker_id) == ("RUNNING", 1, claimed[0])
+        assert len(stores[1].jobs.list()) == 1
+    finally:
+        for store in stores:
+            store.close()
