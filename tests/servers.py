@@ -195,9 +195,14 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
+def redis_binary() -> str | None:
+    """The ``redis-server`` on the PATH, or None."""
+    return shutil.which("redis-server")
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
+    binary = redis_binary()
     if binary is None:
         _missing("redis-server")
         return
