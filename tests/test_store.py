@@ -383,6 +383,21 @@ def test_prefixes_match_the_same_ids_on_every_database(store: Store) -> None:
         store.jobs.get(job.id[:6] + "_" * 3)
 
 
+def test_provider_text_longer_than_its_column_is_stored(store: Store) -> None:
+    # PostgreSQL enforces VARCHAR lengths (SQLite does not): a long provider string must not
+    # make the import fail there; the call keeps the whole value.
+    long = {"status": "s" * 100, "ended_reason": "pipeline-error-" + "r" * 400,
+            "customer_number": "sip:+15551234567@" + "x" * 80 + ".example.com",
+            "agent_id": "a" * 300, "agent_version": "v" * 300}
+    assert store.save_call(make_call(store, **long)) == "created"
+    stored = store.get_call("call-1")
+    assert {name: getattr(stored, name) for name in long} == long
+    [summary] = store.list_calls()
+    assert summary.ended_reason is not None and long["ended_reason"].startswith(
+        summary.ended_reason)
+    assert store.save_call(make_call(store, **long)) == "unchanged"
+
+
 def test_missing_call_says_how_to_import_it(store: Store) -> None:
     with pytest.raises(NotStoredError, match=r"voicereplay calls import nope"):
         store.get_call("nope")

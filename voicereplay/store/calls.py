@@ -225,8 +225,13 @@ class CallRepository:
 
 def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
                 data: dict[str, Any]) -> dict[str, Any]:
-    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at)."""
-    return {
+    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at).
+
+    Provider text longer than its column is cut to fit (PostgreSQL enforces ``VARCHAR``
+    lengths, SQLite does not); these columns serve listing and filters, and ``data`` keeps the
+    whole value.
+    """
+    return _fit({
         "type": call.type,
         "status": call.status,
         "started_at": call.started_at,
@@ -243,7 +248,16 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "content_sha256": sha,
         "data": data,
         "updated_at": now,
-    }
+    })
+
+
+def _fit(values: dict[str, Any]) -> dict[str, Any]:
+    columns = CallRow.__table__.c
+    for name, value in values.items():
+        length = getattr(columns[name].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            values[name] = value[:length]
+    return values
 
 
 def _filters(
