@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -383,10 +384,10 @@ def test_prefixes_match_the_same_ids_on_every_database(store: Store) -> None:
         store.jobs.get(job.id[:6] + "_" * 3)
 
 
-def test_provider_text_longer_than_its_column_is_stored(store: Store) -> None:
-    # PostgreSQL enforces VARCHAR lengths (SQLite does not): a long provider string must not
-    # make the import fail there; the call keeps the whole value.
-    long = {"status": "s" * 100, "ended_reason": "pipeline-error-" + "r" * 400,
+def test_provider_text_that_does_not_fit_its_column_is_stored(store: Store) -> None:
+    # PostgreSQL enforces VARCHAR lengths and refuses NUL characters (SQLite does neither): a
+    # provider string like that must not make the import fail; the call keeps the whole value.
+    long = {"status": "ended\x00", "ended_reason": "pipeline-error-" + "r" * 400,
             "customer_number": "sip:+15551234567@" + "x" * 80 + ".example.com",
             "agent_id": "a" * 300, "agent_version": "v" * 300}
     assert store.save_call(make_call(store, **long)) == "created"
@@ -396,6 +397,17 @@ def test_provider_text_longer_than_its_column_is_stored(store: Store) -> None:
     assert summary.ended_reason is not None and long["ended_reason"].startswith(
         summary.ended_reason)
     assert store.save_call(make_call(store, **long)) == "unchanged"
+
+
+def test_non_finite_floats_in_json_columns_round_trip(store: Store) -> None:
+    # PostgreSQL's json type refuses the NaN/Infinity tokens Python writes.
+    call = make_call(store, duration=float("nan"),
+                     cost=Cost(total_usd=float("inf"), breakdown=[]))
+    assert store.save_call(call) == "created"
+    stored = store.get_call("call-1")
+    assert stored.duration is not None and math.isnan(stored.duration)
+    assert stored.cost.total_usd == float("inf")
+    assert store.save_call(call) == "unchanged"
 
 
 def test_missing_call_says_how_to_import_it(store: Store) -> None:

@@ -20,6 +20,11 @@ Concurrency, as a first-time user meets it:
   with one line saying the store is read-only. Changes another process makes to the file while
   it is open this way are not seen.
 
+JSON columns are written the same on both databases: PostgreSQL's ``json`` type refuses the
+``NaN`` and ``Infinity`` tokens that Python's ``json`` writes, so a non-finite float (a metric
+of nothing, say) is written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, which
+the pydantic models read back as the float.
+
 SQLAlchemy errors leave as :class:`~voicereplay.errors.StoreError` with the URL shown without
 its password.
 """
@@ -27,6 +32,8 @@ its password.
 from __future__ import annotations
 
 import fcntl
+import json
+import math
 import os
 import re
 import threading
@@ -50,7 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicereplay.config import check_database_url
 from voicereplay.errors import StoreError
 
-__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "redact_url"]
+__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "json_dumps", "redact_url"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_KEY = zlib.crc32(b"voicereplay-migrations")
@@ -133,7 +140,7 @@ class Database:
         return f"{action}: the store at {where} is read-only; reading commands still work"
 
     def _create_engine(self, parsed: URL) -> Engine:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"json_serializer": json_dumps}
         if self.sqlite_file is not None:
             options["connect_args"] = {"check_same_thread": False}
             if self.read_only:
@@ -245,6 +252,24 @@ def _sqlite_on_connect(read_only: bool) -> Any:
 def _sqlite_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get("voicereplay_write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def json_dumps(value: Any) -> str:
+    """``value`` as JSON for a JSON column; non-finite floats as strings (see the module docs)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the rare case pays for the walk
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def insert_missing(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
