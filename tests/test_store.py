@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -489,6 +490,22 @@ def test_unreachable_database_error_hides_the_password(tmp_path: Path) -> None:
         Store("postgresql://u:secret@127.0.0.1:1/db", tmp_path)
     assert "secret" not in str(info.value)
     assert "u:***@127.0.0.1:1/db" in str(info.value)
+
+
+@pytest.mark.servers
+def test_a_plain_postgresql_url_uses_psycopg(postgres_url: str, tmp_path: Path) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with Store(plain, tmp_path / "a") as s:
+        assert s.engine.driver == "psycopg"
+        s.save_call(make_call(s))
+        assert s.count_calls() == 1
+
+
+def test_a_missing_postgres_driver_names_the_extra(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+    with pytest.raises(StoreError, match=r"driver is not installed.*voicereplay\[postgres\]"):
+        Store("postgresql://u:secret@127.0.0.1:1/db", tmp_path)
 
 
 def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:

@@ -141,6 +141,10 @@ class Database:
 
     def _create_engine(self, parsed: URL) -> Engine:
         options: dict[str, Any] = {"json_serializer": json_dumps}
+        if parsed.drivername == "postgresql":
+            # SQLAlchemy's default PostgreSQL driver is psycopg2; the postgres extra installs
+            # psycopg 3, so a plain postgresql:// URL means that one
+            parsed = parsed.set(drivername="postgresql+psycopg")
         if self.sqlite_file is not None:
             options["connect_args"] = {"check_same_thread": False}
             if self.read_only:
@@ -153,8 +157,11 @@ class Database:
         try:
             engine = create_engine(parsed, **options)
         except ImportError as exc:
+            hint = (" (pip install 'voicereplay[postgres]')"
+                    if parsed.get_backend_name() == "postgresql" else "")
             raise StoreError(
-                f"cannot open database {self.url}: its database driver is not installed ({exc})"
+                f"cannot open database {self.url}: its database driver is not installed "
+                f"({exc}){hint}"
             ) from exc
         except ArgumentError as exc:
             raise StoreError(f"cannot open database {self.url}: {self.reason(exc)}") from exc
