@@ -133,6 +133,15 @@ def test_failures_retry_until_attempts_run_out(store: Store) -> None:
     assert store.jobs.claim(job.id, "w", lease=60) is None  # no attempt left
 
 
+def test_an_error_message_with_a_nul_character_is_recorded(store: Store) -> None:
+    # provider text may hold NUL, which PostgreSQL text refuses: the failure must still be saved
+    job, _ = store.jobs.enqueue("replay", REQUEST, "k")
+    running = store.jobs.claim(job.id, "w", lease=60)
+    assert running is not None
+    failed = store.jobs.fail(running, "ProviderError", "Vapi said \x00no", retry=False)
+    assert failed is not None and (failed.status, failed.error) == ("FAILED", "Vapi said no")
+
+
 def test_a_cancelled_job_refuses_its_running_attempts_result(store: Store) -> None:
     job, _ = store.jobs.enqueue("replay", REQUEST, "k")
     running = store.jobs.claim(job.id, "w", lease=60)
