@@ -39,6 +39,7 @@ from voicereplay.models import (
 )
 from voicereplay.snapshot import AgentSnapshot, ModelConfig, SnapshotSource, ToolSpec
 from voicereplay.store import Store, content_sha256, redact_url
+from voicereplay.store.database import libpq_url
 from voicereplay.store.tables import Base, CallRow
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
@@ -482,6 +483,12 @@ def test_redact_url_hides_the_password() -> None:
     assert redact_url("postgresql://u:secret@db:5432/vr") == "postgresql://u:***@db:5432/vr"
     assert redact_url("sqlite:///x.db") == "sqlite:///x.db"
     assert "secret" not in redact_url("not a url://u:secret@host")
+
+
+def test_libpq_url_drops_the_driver_and_keeps_the_password() -> None:
+    assert libpq_url("postgresql+psycopg://u:p%40ss@db:5432/vr") == "postgresql://u:p%40ss@db:5432/vr"
+    with pytest.raises(ValueError, match=r"not a PostgreSQL URL: sqlite:///x.db"):
+        libpq_url("sqlite:///x.db")
 
 
 def test_unreachable_database_error_hides_the_password(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Concurrency, as a first-time user meets it:
 * Migrations are serialized between processes: an exclusive ``flock`` on
   ``<db file>.migrate.lock`` beside a SQLite file, ``pg_advisory_lock`` on PostgreSQL. Four
   commands on a fresh home therefore create the schema once, and the other three find it made.
+  :meth:`Database.schema_lock` is the same lock, for other tables made at start-up.
   A database already at the newest revision is never locked (so a read-only home opens).
 * SQLite write transactions start with ``BEGIN IMMEDIATE``: a writer takes the database's write
   lock before it reads what it is about to change, so two imports of the same call queue up
@@ -57,7 +58,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicereplay.config import check_database_url
 from voicereplay.errors import StoreError
 
-__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "json_dumps", "redact_url"]
+__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "json_dumps", "libpq_url",
+           "redact_url"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_KEY = zlib.crc32(b"voicereplay-migrations")
@@ -70,6 +72,16 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def libpq_url(url: str) -> str:
+    """A PostgreSQL store URL as libpq takes it (``psycopg.connect``, Huey's PostgresStorage):
+    ``postgresql+psycopg://u:p@host/db`` → ``postgresql://u:p@host/db``. It holds the password:
+    never print it (use :func:`redact_url`)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {redact_url(url)}")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Database:
@@ -182,13 +194,19 @@ class Database:
                 f"cannot open database {self.url}: it needs a schema upgrade, but the store is "
                 "read-only; open it once where it can be written"
             )
-        with self._migration_lock():
+        with self.schema_lock():
             with self.engine.begin() as conn:
                 command.upgrade(_alembic_config(conn, home), "head")
 
     @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        """Only one process migrates a database at a time (see the module docs)."""
+    def schema_lock(self) -> Iterator[None]:
+        """Only one process changes the schema of this database at a time (see the module docs).
+
+        The migrations run under it; so should anything else that creates tables in the store's
+        database when it starts, such as Huey's queue tables on PostgreSQL: several workers
+        running ``CREATE TABLE IF NOT EXISTS`` at once on PostgreSQL collide (a unique violation
+        in ``pg_type``) unless they take turns.
+        """
         if self.sqlite_file is not None:
             lock_path = self.sqlite_file.with_name(self.sqlite_file.name + ".migrate.lock")
             with open(lock_path, "a+b") as handle:
