@@ -33,9 +33,10 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -43,7 +44,7 @@ INSTALL_HINT = "apt-get install postgresql redis-server"
 READY_LIMIT_S = 180.0  # generous: a loaded CI machine; the servers usually answer in a second
 
 
-def _missing(what: str) -> None:
+def _missing(what: str) -> NoReturn:
     pytest.fail(f"{what} not found; install it with `{INSTALL_HINT}`", pytrace=False)
 
 
@@ -53,11 +54,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _poll(ready: object, what: str, log: Path | None = None) -> None:
+def _poll(ready: Callable[[], bool], what: str, log: Path | None = None) -> None:
     """Call ``ready()`` until it returns True; fail with the server's log after the limit."""
     deadline = time.monotonic() + READY_LIMIT_S
     while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
+        if ready():
             return
         time.sleep(0.05)
     tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
@@ -94,7 +95,7 @@ class PostgresServer:
 
         with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
                              dbname="postgres", autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self) -> str:
         name = f"t{next(self._names)}_{uuid.uuid4().hex[:8]}"
@@ -134,7 +135,6 @@ def postgres_server() -> Iterator[PostgresServer]:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         _missing("PostgreSQL (/usr/lib/postgresql/*/bin/initdb)")
-        return
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="voicereplay-pg-"))
     if os.geteuid() == 0:
@@ -142,7 +142,6 @@ def postgres_server() -> Iterator[PostgresServer]:
             user = pwd.getpwnam("postgres")
         except KeyError:
             _missing("the postgres system user")
-            return
         os.chown(root, user.pw_uid, user.pw_gid)
     data, log = root / "data", root / "postgres.log"
     port = _free_port()
@@ -205,7 +204,6 @@ def redis_server() -> Iterator[RedisServer]:
     binary = redis_binary()
     if binary is None:
         _missing("redis-server")
-        return
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="voicereplay-redis-"))
     log = root / "redis.log"
