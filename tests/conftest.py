@@ -10,6 +10,7 @@ import pytest
 from tests.fakes.backends import register as register_fake_backends
 
 register_fake_backends()  # fake-stt, fake-llm, fake-tts: see tests/fakes/backends.py
+pytest_plugins = ["tests.servers"]  # real PostgreSQL and redis-server: postgres_url, redis_url
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

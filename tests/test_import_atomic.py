@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,3 +97,29 @@ def test_damaged_call_files_store_all_or_nothing(text: str) -> None:
                 assert store.count_calls() == 0
         finally:
             store.close()
+
+
+@pytest.mark.servers
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=damaged())
+def test_damaged_call_files_import_the_same_on_postgres(postgres_url: str, text: str) -> None:
+    # The same damaged file gives the same outcome and the same stored call on SQLite and on
+    # PostgreSQL (which refuses NUL characters, NaN in json, and over-long VARCHAR values).
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "calls").mkdir()
+        (root / "calls" / "call.json").write_text(text)
+        (root / "calls" / "call.assistant.json").write_text(ASSISTANT)
+        (root / "calls" / "call.stereo.wav").write_bytes(WAV)
+        results = []
+        for url in (f"sqlite:///{root / 'vr.db'}", postgres_url):
+            with Store(url, root / "artifacts") as store:
+                with store.engine.begin() as conn:  # the PostgreSQL database lives on
+                    conn.execute(sa.text("delete from call_recordings"))
+                    conn.execute(sa.text("delete from calls"))
+                [outcome] = import_calls(store, FilesProvider(root / "calls"))
+                call = (store.get_call(outcome.call_id, outcome.provider)
+                        if outcome.ok and outcome.call_id else None)
+                results.append((outcome.ok, outcome.status, outcome.error, call))
+        assert results[1] == results[0]

@@ -23,7 +23,7 @@ from tests.conftest import REPO
 from voicereplay import pipeline
 from voicereplay.config import Settings
 from voicereplay.pipeline import CallRef, ReplayRequest
-from voicereplay.pipeline.queue import JobQueue
+from voicereplay.pipeline.queue import JobQueue, queue_backend
 from voicereplay.store import Store
 from voicereplay.store.jobs import Job
 
@@ -69,10 +69,21 @@ class Workers:
                 proc.wait()
 
 
-@pytest.fixture
-def queue_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of the test and of its workers: one home (SQLite store and queue)."""
-    return {"VOICEREPLAY_HOME": str(tmp_path / "home"), "VOICEREPLAY_JOB_LEASE": "3"}
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.servers),
+    pytest.param("redis", marks=pytest.mark.servers),
+])
+def queue_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The environment of the test and of its workers: one home and, by the parameter, the
+    embedded SQLite store and queue; a real PostgreSQL server as the store and the queue
+    (PostgresHuey); or a real redis-server as the queue (RedisHuey)."""
+    env = {"VOICEREPLAY_HOME": str(tmp_path / "home"), "VOICEREPLAY_JOB_LEASE": "3"}
+    if request.param == "postgres":
+        env["VOICEREPLAY_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    elif request.param == "redis":
+        env["VOICEREPLAY_REDIS_URL"] = request.getfixturevalue("redis_url")
+    return env
 
 
 @pytest.fixture
@@ -122,8 +133,12 @@ def test_two_workers_drain_twenty_jobs_each_completed_once(settings: Settings,
                                                           workers: Workers) -> None:
     store = Store.from_settings(settings)
     queue = JobQueue(store, settings)
-    jobs = [queue.submit(demo_request(seed=n))[0] for n in range(20)]
+    assert type(queue.huey).__name__ == {"sqlite": "SqliteHuey", "postgres": "PostgresHuey",
+                                         "redis": "RedisHuey"}[queue_backend(settings)]
     first, second = workers.start("--concurrency", "3"), workers.start("--concurrency", "3")
+    wait_for("both workers to listen", lambda: all(
+        "thread(s)" in workers.log(n) for n in (0, 1)), workers)
+    jobs = [queue.submit(demo_request(seed=n))[0] for n in range(20)]
     wait_for("20 completed jobs",
              lambda: len(store.jobs.list(status="COMPLETED", limit=None)) == 20, workers)
     for job in jobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,11 +15,12 @@ from voicereplay.store import Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts")
-    store.save_call(Call(provider="vapi", call_id="call-1"))
-    store.save_call(Call(provider="retell", call_id="call-2"))
-    return store
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL (``store_url`` is parametrized)."""
+    with Store(store_url, tmp_path / "artifacts") as store:
+        store.save_call(Call(provider="vapi", call_id="call-1"))
+        store.save_call(Call(provider="retell", call_id="call-2"))
+        yield store
 
 
 def _replay(replay_id: str, snapshot: AgentSnapshot, *, call_id: str = "call-1",

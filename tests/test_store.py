@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,7 @@ from voicereplay.models import (
 )
 from voicereplay.snapshot import AgentSnapshot, ModelConfig, SnapshotSource, ToolSpec
 from voicereplay.store import Store, content_sha256, redact_url
+from voicereplay.store.database import libpq_url
 from voicereplay.store.tables import Base, CallRow
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
@@ -45,8 +48,9 @@ TABLES = {"alembic_version", "blobs", "call_recordings", "calls", "jobs", "repla
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "artifacts") as s:
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL (``store_url`` is parametrized)."""
+    with Store(store_url, tmp_path / "artifacts") as s:
         yield s
 
 
@@ -158,8 +162,9 @@ def test_migrations_match_the_models(store: Store) -> None:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_reopening_a_file_db_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'vr.db'}"
+def test_reopening_a_db_keeps_data_and_does_not_migrate_again(store_url: str,
+                                                             tmp_path: Path) -> None:
+    url = store_url
     with Store(url, tmp_path / "a") as first:
         first.save_call(make_call(first))
     with Store(url, tmp_path / "a") as second:  # would fail on "table calls already exists"
@@ -371,6 +376,42 @@ def test_snapshot_prefix_lookup(store: Store) -> None:
         store.get_snapshot("%%%%%%")
 
 
+def test_prefixes_match_the_same_ids_on_every_database(store: Store) -> None:
+    # SQLite's LIKE ignores ASCII case and PostgreSQL's does not: the lookup must not differ.
+    job, _ = store.jobs.enqueue("replay", {}, "key")
+    assert job.id == job.id.lower()
+    assert store.jobs.get(job.id[:8].upper()) == job
+    assert store.jobs.get(job.id.upper()) == job
+    with pytest.raises(NotStoredError, match="not in the store"):  # _ is no LIKE wildcard
+        store.jobs.get(job.id[:6] + "_" * 3)
+
+
+def test_provider_text_that_does_not_fit_its_column_is_stored(store: Store) -> None:
+    # PostgreSQL enforces VARCHAR lengths and refuses NUL characters (SQLite does neither): a
+    # provider string like that must not make the import fail; the call keeps the whole value.
+    long = {"status": "ended\x00", "ended_reason": "pipeline-error-" + "r" * 400,
+            "customer_number": "sip:+15551234567@" + "x" * 80 + ".example.com",
+            "agent_id": "a" * 300, "agent_version": "v" * 300}
+    assert store.save_call(make_call(store, **long)) == "created"
+    stored = store.get_call("call-1")
+    assert {name: getattr(stored, name) for name in long} == long
+    [summary] = store.list_calls()
+    assert summary.ended_reason is not None and long["ended_reason"].startswith(
+        summary.ended_reason)
+    assert store.save_call(make_call(store, **long)) == "unchanged"
+
+
+def test_non_finite_floats_in_json_columns_round_trip(store: Store) -> None:
+    # PostgreSQL's json type refuses the NaN/Infinity tokens Python writes.
+    call = make_call(store, duration=float("nan"),
+                     cost=Cost(total_usd=float("inf"), breakdown=[]))
+    assert store.save_call(call) == "created"
+    stored = store.get_call("call-1")
+    assert stored.duration is not None and math.isnan(stored.duration)
+    assert stored.cost.total_usd == float("inf")
+    assert store.save_call(call) == "unchanged"
+
+
 def test_missing_call_says_how_to_import_it(store: Store) -> None:
     with pytest.raises(NotStoredError, match=r"voicereplay calls import nope"):
         store.get_call("nope")
@@ -417,8 +458,8 @@ def test_a_failed_update_keeps_the_old_call(store: Store, monkeypatch: pytest.Mo
     assert store.get_call("call-1").ended_reason == "customer-ended-call"
 
 
-def test_concurrent_saves_from_threads(tmp_path: Path) -> None:
-    with Store(f"sqlite:///{tmp_path / 'vr.db'}", tmp_path / "a") as s:
+def test_concurrent_saves_from_threads(store_url: str, tmp_path: Path) -> None:
+    with Store(store_url, tmp_path / "a") as s:
         calls = [make_call(s, f"t{i}") for i in range(12)]
         errors: list[BaseException] = []
 
@@ -444,6 +485,12 @@ def test_redact_url_hides_the_password() -> None:
     assert "secret" not in redact_url("not a url://u:secret@host")
 
 
+def test_libpq_url_drops_the_driver_and_keeps_the_password() -> None:
+    assert libpq_url("postgresql+psycopg://u:p%40ss@db:5432/vr") == "postgresql://u:p%40ss@db:5432/vr"
+    with pytest.raises(ValueError, match=r"not a PostgreSQL URL: sqlite:///x.db"):
+        libpq_url("sqlite:///x.db")
+
+
 def test_unreachable_database_error_hides_the_password(tmp_path: Path) -> None:
     # No driver installed gives ImportError; with one, the connection is refused. Either way:
     with pytest.raises(StoreError, match="cannot open database") as info:
@@ -452,13 +499,30 @@ def test_unreachable_database_error_hides_the_password(tmp_path: Path) -> None:
     assert "u:***@127.0.0.1:1/db" in str(info.value)
 
 
+@pytest.mark.servers
+def test_a_plain_postgresql_url_uses_psycopg(postgres_url: str, tmp_path: Path) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with Store(plain, tmp_path / "a") as s:
+        assert s.engine.driver == "psycopg"
+        s.save_call(make_call(s))
+        assert s.count_calls() == 1
+
+
+def test_a_missing_postgres_driver_names_the_extra(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+    with pytest.raises(StoreError, match=r"driver is not installed.*voicereplay\[postgres\]"):
+        Store("postgresql://u:secret@127.0.0.1:1/db", tmp_path)
+
+
 def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"cannot open database sqlite:///.*missing"):
         Store(f"sqlite:///{tmp_path / 'missing' / 'vr.db'}", tmp_path)
 
 
-def test_a_database_from_a_newer_version_is_a_store_error(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'vr.db'}"
+def test_a_database_from_a_newer_version_is_a_store_error(store_url: str,
+                                                         tmp_path: Path) -> None:
+    url = store_url
     Store(url, tmp_path).close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:

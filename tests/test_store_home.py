@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,10 @@ DEMO = REPO / "fixtures" / "demo"
 KINDS = ["agent", "customer", "mixed", "stereo"]
 
 
-def _open(home: Path) -> Store:
-    return Store.from_settings(Settings.for_home(home))
+def _open(home: Path, url: str | None = None) -> Store:
+    """The store of ``home``; its database at ``url`` when given (else SQLite in the home)."""
+    settings = Settings.for_home(home)
+    return Store.from_settings(replace(settings, database_url=url) if url else settings)
 
 
 def _import_demo(store: Store, tmp_path: Path) -> Call:
@@ -58,8 +61,8 @@ def _replay_with_audio(store: Store, call: Call) -> Replay:
     return replay
 
 
-def _db_rows(home: Path, query: str) -> list[tuple[object, ...]]:
-    engine = sa.create_engine(f"sqlite:///{home / 'voicereplay.db'}")
+def _db_rows(home: Path, query: str, url: str | None = None) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(url or f"sqlite:///{home / 'voicereplay.db'}")
     try:
         with engine.connect() as conn:
             return [tuple(r) for r in conn.execute(sa.text(query))]
@@ -67,15 +70,19 @@ def _db_rows(home: Path, query: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
-def test_a_moved_home_keeps_its_recordings_and_replay_audio(tmp_path: Path) -> None:
+def test_a_moved_home_keeps_its_recordings_and_replay_audio(store_url: str,
+                                                            tmp_path: Path) -> None:
+    # SQLite: the database file moves with the home; PostgreSQL stays and the artifacts move
+    url = None if store_url.startswith("sqlite") else store_url
     old, new = tmp_path / "old-home", tmp_path / "new-home"
-    with _open(old) as store:
+    with _open(old, url) as store:
         call = _import_demo(store, tmp_path)
         replay = _replay_with_audio(store, call)
-    assert all(not str(p).startswith("/") for (p,) in _db_rows(old, "select path from blobs"))
+    assert all(not str(p).startswith("/")
+               for (p,) in _db_rows(old, "select path from blobs", url))
 
     shutil.move(old, new)
-    with _open(new) as store:
+    with _open(new, url) as store:
         moved = store.get_call(call.call_id, call.provider)
         local = local_recordings(moved.recordings)
         assert sorted(local) == KINDS
@@ -86,38 +93,42 @@ def test_a_moved_home_keeps_its_recordings_and_replay_audio(tmp_path: Path) -> N
         assert soundfile.info(audio.path).frames == 800
 
 
-def test_migration_0003_makes_old_absolute_paths_relative(tmp_path: Path) -> None:
+def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
+                                                          tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with _open(home) as store:
+    url = None if store_url.startswith("sqlite") else store_url  # SQLite: the home's own file
+    with _open(home, url) as store:
         call = _import_demo(store, tmp_path)
         _replay_with_audio(store, call)
     # What a store written before 0003 holds: absolute paths, some under a home since moved.
-    engine = sa.create_engine(f"sqlite:///{home / 'voicereplay.db'}")
+    engine = sa.create_engine(url or f"sqlite:///{home / 'voicereplay.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("update blobs set path = :old || path"), {"old": "/gone/home/"})
-        for table, key in (("calls", "id"), ("replays", "id")):
-            for row_id, data in conn.execute(sa.text(f"select {key}, data from {table}")):
-                body = json.loads(data)
+        for name in ("calls", "replays"):
+            table = sa.table(name, sa.column("id"), sa.column("data", sa.JSON))
+            for row_id, body in conn.execute(sa.select(table.c.id, table.c.data)).all():
                 for rec in body["recordings"]:
                     rec["path"] = str(home / rec["path"])
-                conn.execute(sa.text(f"update {table} set data = :d where {key} = :k"),
-                             {"d": json.dumps(body), "k": row_id})
+                conn.execute(table.update().where(table.c.id == row_id).values(data=body))
         conn.execute(sa.text("drop table jobs"))  # 0004 and 0005 came later
         conn.execute(sa.text("drop index ix_replays_job_id"))
         conn.execute(sa.text("alter table replays drop column job_id"))
         conn.execute(sa.text("update alembic_version set version_num = '0002_replays'"))
     engine.dispose()
 
-    with _open(home) as store:  # runs 0003
+    with _open(home, url) as store:  # runs 0003
         moved = store.get_call(call.call_id, call.provider)
         assert sorted(local_recordings(moved.recordings)) == KINDS
-    assert _db_rows(home, "select version_num from alembic_version") == [("0005_job_progress",)]
-    paths = [p for (p,) in _db_rows(home, "select path from blobs")]
+    assert _db_rows(home, "select version_num from alembic_version", url) == [
+        ("0005_job_progress",)]
+    paths = [p for (p,) in _db_rows(home, "select path from blobs", url)]
     assert len(paths) == 4 and all(p.startswith("artifacts/blobs/") for p in paths)
-    for (data,) in _db_rows(home, "select data from calls") + _db_rows(home,
-                                                                      "select data from replays"):
-        assert '"path": "artifacts/' in data or '"path":"artifacts/' in data
-        assert str(home) not in data
+    stored = (_db_rows(home, "select data from calls", url)
+              + _db_rows(home, "select data from replays", url))
+    for (data,) in stored:
+        text = data if isinstance(data, str) else json.dumps(data)  # PostgreSQL decodes json
+        assert '"path": "artifacts/' in text or '"path":"artifacts/' in text
+        assert str(home) not in text
 
 
 def test_a_missing_recording_is_a_warning_of_the_replay(

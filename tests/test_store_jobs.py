@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +19,11 @@ REQUEST = {"call": {"call_id": "c1"}, "model": "recorded"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.from_settings(Settings.for_home(tmp_path / "home"))
+def store(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The store on SQLite and on a real PostgreSQL (``store_url`` is parametrized)."""
+    settings = replace(Settings.for_home(tmp_path / "home"), database_url=store_url)
+    with Store.from_settings(settings) as store:
+        yield store
 
 
 def test_enqueueing_a_key_twice_returns_the_stored_job(store: Store) -> None:
@@ -128,6 +133,15 @@ def test_failures_retry_until_attempts_run_out(store: Store) -> None:
     assert store.jobs.claim(job.id, "w", lease=60) is None  # no attempt left
 
 
+def test_an_error_message_with_a_nul_character_is_recorded(store: Store) -> None:
+    # provider text may hold NUL, which PostgreSQL text refuses: the failure must still be saved
+    job, _ = store.jobs.enqueue("replay", REQUEST, "k")
+    running = store.jobs.claim(job.id, "w", lease=60)
+    assert running is not None
+    failed = store.jobs.fail(running, "ProviderError", "Vapi said \x00no", retry=False)
+    assert failed is not None and (failed.status, failed.error) == ("FAILED", "Vapi said no")
+
+
 def test_a_cancelled_job_refuses_its_running_attempts_result(store: Store) -> None:
     job, _ = store.jobs.enqueue("replay", REQUEST, "k")
     running = store.jobs.claim(job.id, "w", lease=60)
@@ -137,3 +151,41 @@ def test_a_cancelled_job_refuses_its_running_attempts_result(store: Store) -> No
     assert store.jobs.complete(running, ["r"]) is None
     assert store.jobs.cancel(job.id) is None  # finished jobs stay as they are
     assert store.jobs.get(job.id).status == "CANCELLED"
+
+
+def test_workers_with_their_own_connections_race_for_one_job(store_url: str,
+                                                             tmp_path: Path) -> None:
+    # One Store per thread, as separate worker processes (or machines) have: nothing in-process
+    # serializes their writes, only the database (SQLite's write lock, PostgreSQL's row locks).
+    settings = replace(Settings.for_home(tmp_path / "home"), database_url=store_url)
+    stores = [Store.from_settings(settings) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    enqueued: list[str] = []
+    claimed: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(n: int, store: Store) -> None:
+        try:
+            barrier.wait(timeout=30)
+            job, _ = store.jobs.enqueue("replay", REQUEST, "one-key")
+            enqueued.append(job.id)
+            barrier.wait(timeout=30)
+            if store.jobs.claim(job.id, f"w{n}", lease=60) is not None:
+                claimed.append(f"w{n}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n, s)) for n, s in enumerate(stores)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(enqueued) == 4 and len(set(enqueued)) == 1 and len(claimed) == 1
+        job = stores[0].jobs.get(enqueued[0])
+        assert (job.status, job.attempt, job.worker_id) == ("RUNNING", 1, claimed[0])
+        assert len(stores[1].jobs.list()) == 1
+    finally:
+        for store in stores:
+            store.close()

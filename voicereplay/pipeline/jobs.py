@@ -42,7 +42,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from voicereplay.config import Settings
-from voicereplay.errors import NotStoredError, VoiceReplayError
+from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
 from voicereplay.pipeline.calling import Progress, run_call
 from voicereplay.pipeline.request import ReplayRequest
 from voicereplay.retry import RetryPolicy
@@ -58,11 +58,15 @@ JOB_BACKOFF = RetryPolicy(attempts=100, backoff=5.0, max_backoff=300.0, jitter=0
                           max_retry_after=600.0)
 
 
+KEY_LENGTH = 255  # the jobs table's idempotency_key column
+
+
 def request_key(request: ReplayRequest) -> str:
     """The default idempotency key: the call and a hash of the whole request."""
     body = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(body.encode()).hexdigest()[:24]
-    return f"replay:{request.call.provider or ''}:{request.call.call_id}:{digest}"
+    key = f"replay:{request.call.provider or ''}:{request.call.call_id}:{digest}"
+    return key if len(key) <= KEY_LENGTH else f"replay:{digest}"  # the hash covers the call
 
 
 def submit_replay(store: Store, request: ReplayRequest, *, key: str | None = None,
@@ -70,6 +74,9 @@ def submit_replay(store: Store, request: ReplayRequest, *, key: str | None = Non
     """Store a PENDING replay job for ``request`` (the stored one when the key is known);
     ``True`` when it is new. Delivering it to a worker is the queue's part. A stored call is
     named by its full id and provider, so the call's history finds the job."""
+    if key is not None and not 0 < len(key) <= KEY_LENGTH:
+        raise ConfigError(f"an idempotency key has 1 to {KEY_LENGTH} characters, not "
+                          f"{len(key)}")
     ref = request.call
     call: tuple[str | None, str] = (ref.provider, ref.call_id)
     if ref.directory is None:
@@ -96,8 +103,8 @@ class Worker:
     back at the next progress step."""
 
     settings: Settings
-    id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:"
-                                            f"{uuid.uuid4().hex[:6]}")
+    id: str = field(default_factory=lambda: f"{socket.gethostname()[:100]}:{os.getpid()}:"
+                                            f"{uuid.uuid4().hex[:6]}")  # ≤ 128 characters
     lease: float | None = None  # seconds; None: settings.job_lease
     stopping: threading.Event = field(default_factory=threading.Event)
 

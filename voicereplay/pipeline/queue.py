@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy.engine import make_url
 
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, StoreError, VoiceReplayError
 from voicereplay.pipeline.jobs import JobOutcome, Worker, run_job, submit_replay
 from voicereplay.pipeline.request import ReplayRequest
 from voicereplay.store import Store
+from voicereplay.store.database import libpq_url, redact_url
 from voicereplay.store.jobs import Job
 from voicereplay.store.tables import utcnow
 
@@ -52,24 +52,30 @@ def queue_backend(settings: Settings) -> str:
     return "sqlite"
 
 
-def open_huey(settings: Settings) -> Huey:
+def open_huey(settings: Settings, store: Store | None = None) -> Huey:
     """The Huey instance for ``settings`` (see the module docs). No results are kept: the
-    jobs table holds every outcome."""
+    jobs table holds every outcome. On PostgreSQL, Huey creates its tables under the store's
+    schema lock (``store``), since workers starting together would collide."""
     backend = queue_backend(settings)
     try:
         if backend == "redis":
             return RedisHuey(QUEUE_NAME, url=settings.redis_url, results=False)
         if backend == "postgres":
-            dsn = make_url(settings.database_url).set(drivername="postgresql")
-            return PostgresHuey(QUEUE_NAME, dsn=dsn.render_as_string(hide_password=False),
-                                results=False)
+            dsn = libpq_url(settings.database_url)
+            if store is None:
+                return PostgresHuey(QUEUE_NAME, dsn=dsn, results=False)
+            with store.db.schema_lock():
+                return PostgresHuey(QUEUE_NAME, dsn=dsn, results=False)
         settings.home.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(QUEUE_NAME, filename=str(settings.home / "queue.db"),
                           results=False, timeout=30)
     except OSError as exc:
         raise StoreError(f"cannot open the job queue in {settings.home}: {exc}") from exc
-    except Exception as exc:  # huey's ConfigurationError: a missing driver
-        raise ConfigError(f"cannot open the {backend} job queue: {exc}") from exc
+    except VoiceReplayError:
+        raise
+    except Exception as exc:  # huey's ConfigurationError (a missing driver), a refused server
+        raise ConfigError(f"cannot open the {backend} job queue: "
+                          f"{redact_url(str(exc))}") from exc
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class JobQueue:
                  worker: Worker | None = None, redeliver_after: float | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.huey = huey if huey is not None else open_huey(settings)
+        self.huey = huey if huey is not None else open_huey(settings, store)
         self.worker = worker
         # A PENDING job not started this long after its delivery is handed over again.
         self.redeliver_after = (redeliver_after if redeliver_after is not None

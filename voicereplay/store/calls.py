@@ -225,8 +225,14 @@ class CallRepository:
 
 def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
                 data: dict[str, Any]) -> dict[str, Any]:
-    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at)."""
-    return {
+    """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at).
+
+    Provider text is made to fit its column on every database: cut to the column's length
+    (PostgreSQL enforces ``VARCHAR`` lengths, SQLite does not) and without NUL characters
+    (PostgreSQL text cannot hold them). These columns serve listing and filters; ``data`` keeps
+    the whole value.
+    """
+    return _fit({
         "type": call.type,
         "status": call.status,
         "started_at": call.started_at,
@@ -243,7 +249,17 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "content_sha256": sha,
         "data": data,
         "updated_at": now,
-    }
+    })
+
+
+def _fit(values: dict[str, Any]) -> dict[str, Any]:
+    columns = CallRow.__table__.c
+    for name, value in values.items():
+        length = getattr(columns[name].type, "length", None)
+        if isinstance(value, str):
+            value = value.replace("\x00", "")
+            values[name] = value[:length] if length is not None else value
+    return values
 
 
 def _filters(

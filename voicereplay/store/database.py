@@ -10,6 +10,7 @@ Concurrency, as a first-time user meets it:
 * Migrations are serialized between processes: an exclusive ``flock`` on
   ``<db file>.migrate.lock`` beside a SQLite file, ``pg_advisory_lock`` on PostgreSQL. Four
   commands on a fresh home therefore create the schema once, and the other three find it made.
+  :meth:`Database.schema_lock` is the same lock, for other tables made at start-up.
   A database already at the newest revision is never locked (so a read-only home opens).
 * SQLite write transactions start with ``BEGIN IMMEDIATE``: a writer takes the database's write
   lock before it reads what it is about to change, so two imports of the same call queue up
@@ -20,6 +21,11 @@ Concurrency, as a first-time user meets it:
   with one line saying the store is read-only. Changes another process makes to the file while
   it is open this way are not seen.
 
+JSON columns are written the same on both databases: PostgreSQL's ``json`` type refuses the
+``NaN`` and ``Infinity`` tokens that Python's ``json`` writes, so a non-finite float (a metric
+of nothing, say) is written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, which
+the pydantic models read back as the float.
+
 SQLAlchemy errors leave as :class:`~voicereplay.errors.StoreError` with the URL shown without
 its password.
 """
@@ -27,6 +33,8 @@ its password.
 from __future__ import annotations
 
 import fcntl
+import json
+import math
 import os
 import re
 import threading
@@ -50,7 +58,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicereplay.config import check_database_url
 from voicereplay.errors import StoreError
 
-__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "redact_url"]
+__all__ = ["MIGRATIONS_DIR", "Database", "insert_missing", "json_dumps", "libpq_url",
+           "redact_url"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _PG_LOCK_KEY = zlib.crc32(b"voicereplay-migrations")
@@ -63,6 +72,16 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def libpq_url(url: str) -> str:
+    """A PostgreSQL store URL as libpq takes it (``psycopg.connect``, Huey's PostgresStorage):
+    ``postgresql+psycopg://u:p@host/db`` → ``postgresql://u:p@host/db``. It holds the password:
+    never print it (use :func:`redact_url`)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {redact_url(url)}")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Database:
@@ -133,7 +152,11 @@ class Database:
         return f"{action}: the store at {where} is read-only; reading commands still work"
 
     def _create_engine(self, parsed: URL) -> Engine:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"json_serializer": json_dumps}
+        if parsed.drivername == "postgresql":
+            # SQLAlchemy's default PostgreSQL driver is psycopg2; the postgres extra installs
+            # psycopg 3, so a plain postgresql:// URL means that one
+            parsed = parsed.set(drivername="postgresql+psycopg")
         if self.sqlite_file is not None:
             options["connect_args"] = {"check_same_thread": False}
             if self.read_only:
@@ -146,8 +169,11 @@ class Database:
         try:
             engine = create_engine(parsed, **options)
         except ImportError as exc:
+            hint = (" (pip install 'voicereplay[postgres]')"
+                    if parsed.get_backend_name() == "postgresql" else "")
             raise StoreError(
-                f"cannot open database {self.url}: its database driver is not installed ({exc})"
+                f"cannot open database {self.url}: its database driver is not installed "
+                f"({exc}){hint}"
             ) from exc
         except ArgumentError as exc:
             raise StoreError(f"cannot open database {self.url}: {self.reason(exc)}") from exc
@@ -168,13 +194,19 @@ class Database:
                 f"cannot open database {self.url}: it needs a schema upgrade, but the store is "
                 "read-only; open it once where it can be written"
             )
-        with self._migration_lock():
+        with self.schema_lock():
             with self.engine.begin() as conn:
                 command.upgrade(_alembic_config(conn, home), "head")
 
     @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        """Only one process migrates a database at a time (see the module docs)."""
+    def schema_lock(self) -> Iterator[None]:
+        """Only one process changes the schema of this database at a time (see the module docs).
+
+        The migrations run under it; so should anything else that creates tables in the store's
+        database when it starts, such as Huey's queue tables on PostgreSQL: several workers
+        running ``CREATE TABLE IF NOT EXISTS`` at once on PostgreSQL collide (a unique violation
+        in ``pg_type``) unless they take turns.
+        """
         if self.sqlite_file is not None:
             lock_path = self.sqlite_file.with_name(self.sqlite_file.name + ".migrate.lock")
             with open(lock_path, "a+b") as handle:
@@ -245,6 +277,24 @@ def _sqlite_on_connect(read_only: bool) -> Any:
 def _sqlite_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get("voicereplay_write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def json_dumps(value: Any) -> str:
+    """``value`` as JSON for a JSON column; non-finite floats as strings (see the module docs)."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the rare case pays for the walk
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def insert_missing(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:

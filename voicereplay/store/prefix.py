@@ -1,14 +1,16 @@
 """The one id-prefix lookup: a row by its full id, or by the one id that starts with a prefix.
 
 Snapshots and replays are named by long hex ids; a user types the first few characters, as with
-git. :func:`by_id_or_prefix` is the single place that decides what a prefix may match.
+git. :func:`by_id_or_prefix` is the single place that decides what a prefix may match: the
+start of an id, ignoring case, the same on SQLite (whose ``LIKE`` ignores ASCII case) and on
+PostgreSQL (whose ``LIKE`` does not).
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from voicereplay.errors import NotStoredError
@@ -28,7 +30,8 @@ def by_id_or_prefix(
     what: str,
     missing_hint: str = "",
 ) -> Row:
-    """The ``row_type`` row whose id is ``wanted``, or whose id alone starts with it.
+    """The ``row_type`` row whose id is ``wanted``, or whose id alone starts with it (in any
+    case).
 
     A prefix needs at least :data:`MIN_PREFIX` characters. No match, a too-short prefix and a
     prefix matching two ids are :class:`NotStoredError` with a message for the user.
@@ -37,7 +40,7 @@ def by_id_or_prefix(
     if row is None and len(wanted) >= MIN_PREFIX:
         matches = session.scalars(
             select(row_type)
-            .where(id_column.startswith(wanted, autoescape=True))
+            .where(func.lower(id_column).startswith(wanted.lower(), autoescape=True))
             .order_by(id_column)
             .limit(2)
         ).all()

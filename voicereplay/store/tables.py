@@ -33,6 +33,7 @@ __all__ = [
     "CallRecordingRow",
     "CallRow",
     "JobRow",
+    "OutsideText",
     "ReplayRow",
     "SnapshotRow",
     "UTCDateTime",
@@ -64,6 +65,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class OutsideText(TypeDecorator[str]):
+    """Text that comes from outside (provider URLs, error messages), stored without NUL
+    characters: PostgreSQL text cannot hold them (SQLite can), so they are dropped on the way
+    in, on both."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value.replace("\x00", "") if value is not None else None
 
 
 class Base(DeclarativeBase):
@@ -128,7 +141,7 @@ class CallRecordingRow(Base):
         ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    url: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(OutsideText())
     sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
 
 
@@ -149,7 +162,7 @@ class ReplayRow(Base):
     run_index: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(OutsideText())
     duration_s: Mapped[float | None] = mapped_column(Float)
     wall_seconds: Mapped[float | None] = mapped_column(Float)
     job_id: Mapped[str | None] = mapped_column(String(64))  # the job that produced it
@@ -178,7 +191,7 @@ class JobRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error_type: Mapped[str | None] = mapped_column(String(64))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(OutsideText())
     replay_ids: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
