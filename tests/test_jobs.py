@@ -309,3 +309,33 @@ def test_threads_asking_a_registry_at_once_all_see_its_built_ins() -> None:
     for thread in threads:
         thread.join()
     assert found == ["built-in"] * 4
+
+
+@pytest.mark.integration
+def test_a_call_still_in_progress_is_retried_until_it_has_ended(
+        store: Store, settings: Settings, worker: Worker,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake Vapi API over real HTTP says the call is in progress; the job retries (the
+    provider's key comes from the worker's environment) and completes once it has ended."""
+    from tests.fakes.server import serve
+    from tests.fakes.vapi_api import make_vapi_app
+
+    app = make_vapi_app([pipeline.demo_dir()])
+    data = app.state.data
+    with serve(app) as server:
+        ended = dict(data.calls[DEMO_CALL])
+        data.calls[DEMO_CALL] = {**ended, "status": "in-progress", "endedAt": None,
+                                 "endedReason": None}
+        monkeypatch.setenv("VAPI_API_KEY", "test-vapi-key")
+        keyed = Worker(Settings.from_env(), id="w1", lease=30)
+        request = ReplayRequest(call=CallRef(call_id=DEMO_CALL, provider="vapi",
+                                             base_url=server.url), **FAKES)
+        job, _ = submit_replay(store, request)
+        first = run_job(store, job.id, keyed)
+        assert first.status == "retry" and first.job is not None
+        assert first.job.error_type == "CallNotEnded" and "in-progress" in (first.job.error or "")
+        data.calls[DEMO_CALL] = ended  # the call ends
+        second = run_job(store, job.id, keyed)
+        assert second.status == "completed" and second.job is not None
+        assert second.job.attempt == 2
+        assert store.get_call(DEMO_CALL).status == ended["status"]  # the stored copy updated

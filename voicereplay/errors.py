@@ -15,6 +15,7 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     │   ├── NotFoundError           404: no such call/assistant/agent
     │   ├── RateLimitError          429 after every retry
     │   ├── ProviderUnavailable     5xx / timeouts / connection errors after every retry
+    │   ├── CallNotEnded            the call is still going on (a job tries again later)
     │   └── RecordingError          a recording could not be downloaded or is not audio
     ├── Interrupted                 Ctrl-C; what was stored stays stored (exit 130)
     ├── StoreError                  the database or the artifacts dir failed
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "CallNotEnded",
     "ConfigError",
     "Interrupted",
     "NotFoundError",
@@ -123,6 +125,14 @@ class RateLimitError(ProviderError):
 class ProviderUnavailable(ProviderError):
     retryable = True
     http_status = 503
+
+
+class CallNotEnded(ProviderError):
+    """The provider says the call has not ended yet, so its recordings are not final: a
+    background job retries later; the command line says to wait."""
+
+    retryable = True
+    http_status = 409
 
 
 class RecordingError(ProviderError):

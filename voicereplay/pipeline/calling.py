@@ -24,7 +24,7 @@ from voicereplay.checks import Check
 from voicereplay.compare.comparison import recordings_dir
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.config import Settings
-from voicereplay.errors import Interrupted, NotStoredError
+from voicereplay.errors import CallNotEnded, Interrupted, NotStoredError
 from voicereplay.models import Call, Replay
 from voicereplay.pipeline.comparing import compare_replay
 from voicereplay.pipeline.importing import import_calls, open_provider
@@ -66,15 +66,42 @@ class ReplayResult:
                 "comparison": self.comparison.model_dump(mode="json")}
 
 
+# Provider call statuses of a call that is still going on (Vapi; Retell).
+NOT_ENDED = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding",
+                       "registered", "ongoing"})
+
+
+def not_ended(call: Call) -> bool:
+    """Is the call still going on? A stale status beside an end time or an ended reason (as
+    in Vapi's end-of-call report, whose ``call`` is the call as created) does not count."""
+    return (call.status or "").lower() in NOT_ENDED and call.ended_at is None \
+        and not call.ended_reason
+
+
 def ensure_call(store: Store, ref: CallRef, *, settings: Settings, secrets: Secrets,
                 say: OnProgress) -> Call:
-    """The stored call, imported first when it is not stored yet (or a folder is named)."""
+    """The stored call, imported first when it is not stored yet (or a folder is named, or
+    the stored copy was taken before the call ended). A call that has not ended is a
+    :class:`CallNotEnded` (retryable: a background job tries again later)."""
     if ref.directory is None:
         try:
-            return store.get_call(ref.call_id, ref.provider if ref.provider != "files"
-                                  else None)
+            stored = store.get_call(ref.call_id, ref.provider if ref.provider != "files"
+                                    else None)
+            if not not_ended(stored):
+                return stored
+            ref = ref.model_copy(update={"provider": stored.provider})
         except NotStoredError:
             pass
+    call = _import_call(store, ref, settings=settings, secrets=secrets, say=say)
+    if not_ended(call):
+        raise CallNotEnded(f"call {call.call_id} is still {call.status} at {call.provider}; "
+                           "replay it once it has ended (its recordings are not final)",
+                           provider=call.provider)
+    return call
+
+
+def _import_call(store: Store, ref: CallRef, *, settings: Settings, secrets: Secrets,
+                 say: OnProgress) -> Call:
     name = "files" if ref.directory is not None else ref.provider or "vapi"
     say(Progress("import", f"importing call {ref.call_id} from {name}"))
     with open_provider(name, settings, directory=ref.directory, base_url=ref.base_url,
