@@ -47,6 +47,10 @@ def _when(job: Job | HistoryEntry) -> str:
     return job.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _call(provider: str | None, call_id: str | None) -> str:
+    return f"{provider}:{call_id}" if provider else call_id or "?"
+
+
 def _state(status: str, stage: str | None, progress: str | None, error: str | None) -> str:
     if status == "RUNNING":
         return f"RUNNING: {stage or 'starting'}" + (f" ({progress})" if progress else "")
@@ -60,7 +64,7 @@ def job_table(jobs: Sequence[Job]) -> Table:
     for name in ("job", "call", "created (UTC)", "attempt", "status", "replays"):
         table.add_column(name, overflow="fold", no_wrap=name == "job")
     for job in jobs:
-        add_row(table, job.id[:12], f"{job.call_provider or '?'}:{job.call_id or '?'}",
+        add_row(table, job.id[:12], _call(job.call_provider, job.call_id),
                 _when(job), f"{job.attempt}/{job.max_attempts}",
                 _state(job.status, job.stage, job.progress, job.error),
                 " ".join(r[:12] for r in job.replay_ids))
@@ -73,7 +77,7 @@ def history_table(entries: Sequence[HistoryEntry]) -> Table:
     for name in ("id", "kind", "call", "created (UTC)", "mode", "status", "replays"):
         table.add_column(name, overflow="fold", no_wrap=name == "id")
     for e in entries:
-        add_row(table, e.id[:12], e.kind, f"{e.call_provider or '?'}:{e.call_id or '?'}",
+        add_row(table, e.id[:12], e.kind, _call(e.call_provider, e.call_id),
                 _when(e), e.mode or "", _state(e.status, e.stage, e.progress, e.error),
                 " ".join(r[:12] for r in e.replay_ids))
     return table
@@ -85,7 +89,7 @@ def job_view(job: Job) -> RenderableType:
     grid.add_column()
     rows: list[tuple[str, Any]] = [
         ("job", f"{job.id} ({job.kind})"),
-        ("call", f"{job.call_provider or '?'}:{job.call_id or '?'}"),
+        ("call", _call(job.call_provider, job.call_id)),
         ("status", _state(job.status, job.stage, job.progress, None)),
         ("attempt", f"{job.attempt} of {job.max_attempts}"),
         ("created", job.created_at.isoformat(timespec="seconds")),

@@ -60,6 +60,8 @@ class _Consumer(Consumer):
             log.warning("second %s: stopping without waiting", signal.Signals(signum).name)
             sys.exit(1)
         self._signum, self._restart, self._graceful = signum, False, True
+        log.warning("%s: stopping; running jobs are handed back at their next step (a second "
+                    "signal stops at once)", signal.Signals(signum).name)
         self._on_stop()
 
 

@@ -33,6 +33,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from voicereplay.store.jobs import Job
 __all__ = ["JobOutcome", "Worker", "attempt_batch", "request_key", "run_job", "submit_replay"]
 
 log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 2.0  # seconds between progress writes of a running job (at most)
 
 # Backoff between attempts of a job: 5 s, 10 s, 20 s … up to 5 minutes (or the Retry-After).
 JOB_BACKOFF = RetryPolicy(attempts=100, backoff=5.0, max_backoff=300.0, jitter=0.2,
@@ -145,6 +148,7 @@ class _Heartbeat:
         self._done = threading.Event()
         self._stage: tuple[str, str] | None = None
         self._written: tuple[str, str] | None = None
+        self._written_at = 0.0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id[:8]}",
                                         daemon=True)
@@ -158,11 +162,12 @@ class _Heartbeat:
         self._thread.join()
 
     def note(self, progress: Progress) -> None:
-        """Remember the stage; a new stage is written at once, messages on the next beat."""
+        """Remember the stage; a new stage is written at once, a new message when the last
+        write is :data:`PROGRESS_EVERY` seconds old (else on the next beat)."""
         with self._lock:
             new_stage = self._stage is None or self._stage[0] != progress.stage
             self._stage = (progress.stage, progress.message)
-        if new_stage:
+        if new_stage or time.monotonic() - self._written_at >= PROGRESS_EVERY:
             self._write()
 
     def _write(self) -> None:
@@ -173,7 +178,7 @@ class _Heartbeat:
         try:
             if not self.store.jobs.progress(self.job, *stage):
                 self.lost.set()
-            self._written = stage
+            self._written, self._written_at = stage, time.monotonic()
         except VoiceReplayError as exc:  # a busy database: the next beat tries again
             log.warning("job %s: could not record progress: %s", self.job.id[:12], exc)
 

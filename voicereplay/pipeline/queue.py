@@ -194,6 +194,8 @@ class JobQueue:
                         outcome.job.error if outcome.job else "?", outcome.retry_in or 0)
             self.deliver(job_id, delay=outcome.retry_in)
         elif outcome.status == "released":
+            log.info("job %s handed back (this worker is stopping); it will run again",
+                     job_id[:12])
             self.deliver(job_id)  # for another worker, or this one when it starts again
         elif outcome.status == "failed" and outcome.job is not None:
             log.warning("job %s failed: %s", job_id[:12], outcome.job.error)
