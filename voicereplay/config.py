@@ -15,6 +15,7 @@ are read, so no command starts half-configured.
 | ``VOICEREPLAY_LLM_API_KEY`` | key for that endpoint (``--llm-api-key``) | none |
 | ``VOICEREPLAY_SIMILARITY`` | ``lexical`` or ``embedding`` | lexical |
 | ``VOICEREPLAY_PRICES`` | a prices YAML file | ``$VOICEREPLAY_HOME/prices.yaml`` |
+| ``VOICEREPLAY_API_TOKEN`` | protects the web app and its API (bearer / sign-in) | none |
 | ``VOICEREPLAY_REDIS_URL`` | deliver jobs through Redis (``redis://host:6379/0``) | none |
 | ``VOICEREPLAY_JOB_LEASE`` | seconds a job attempt holds its job between heartbeats | 60 |
 | ``VOICEREPLAY_PLUGINS`` | modules that register backends, comma-separated | none |
@@ -125,6 +126,7 @@ class Settings:
     similarity: str | None = None
     prices_file: Path | None = None
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    api_token: str | None = field(default=None, repr=False)
     job_lease: float = DEFAULT_JOB_LEASE
     job_attempts: int = DEFAULT_JOB_ATTEMPTS
     plugins: tuple[str, ...] = ()  # modules that register backends (registry.load_plugins)
@@ -174,6 +176,7 @@ class Settings:
             similarity=_clean(env, "VOICEREPLAY_SIMILARITY"),
             prices_file=Path(prices).expanduser() if prices else None,
             redis_url=_redis_url(env),
+            api_token=_clean(env, "VOICEREPLAY_API_TOKEN"),
             plugins=tuple(p.strip() for p in (_clean(env, "VOICEREPLAY_PLUGINS") or "")
                           .split(",") if p.strip()),
             job_lease=_positive_float(env, "VOICEREPLAY_JOB_LEASE", DEFAULT_JOB_LEASE),

@@ -16,6 +16,7 @@ from voicereplay.cli.compare import compare
 from voicereplay.cli.demo import demo
 from voicereplay.cli.jobs import jobs_app, worker
 from voicereplay.cli.replays import call, replays_app
+from voicereplay.cli.serve import serve
 from voicereplay.cli.snapshots import snapshot_app
 
 __all__ = ["app", "main", "parse_when"]
@@ -33,6 +34,7 @@ app.command()(call)
 app.command()(compare)
 app.command()(demo)
 app.command()(worker)
+app.command()(serve)
 
 
 def _version(value: bool) -> None:

@@ -29,7 +29,7 @@ from voicereplay.pipeline.jobs import Worker
 from voicereplay.pipeline.queue import JobQueue, queue_backend
 from voicereplay.store import Store
 
-__all__ = ["WorkerOptions", "run_worker"]
+__all__ = ["EmbeddedWorker", "WorkerOptions", "run_worker"]
 
 log = logging.getLogger("voicereplay.worker")
 
@@ -88,3 +88,33 @@ def run_worker(settings: Settings, options: WorkerOptions | None = None, *,
         store.close()
     log.info("worker %s stopped", worker.id)
     return 0
+
+
+class _Embedded(_Consumer):
+    """A consumer inside another program (the web server), which owns the signals."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class EmbeddedWorker:
+    """Job worker threads inside another process (``voicereplay serve``): :meth:`start` when
+    the app starts, :meth:`stop` when it stops (running jobs are handed back, as on SIGTERM)."""
+
+    def __init__(self, settings: Settings, store: Store, *, concurrency: int = 3,
+                 lease: float | None = None) -> None:
+        self.worker = Worker(settings, lease=lease)
+        self.queue = JobQueue(store, settings, worker=self.worker)
+        self._consumer = _Embedded(self.queue.huey, workers=concurrency, worker_type="thread",
+                                   periodic=True, max_delay=1.0, check_worker_health=False,
+                                   on_stop=self.worker.stopping.set)
+
+    def start(self) -> None:
+        self.queue.sweep()
+        self._consumer.start()
+        log.info("embedded worker %s started", self.worker.id)
+
+    def stop(self) -> None:
+        self.worker.stopping.set()
+        self._consumer.stop(graceful=True)
+        log.info("embedded worker %s stopped", self.worker.id)

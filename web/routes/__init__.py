@@ -1,0 +1,24 @@
+"""One router per resource: JSON under ``/api/`` (``api_*``), audio and report files
+(``files``), and the pages (``pages_*``)."""
+
+from fastapi import APIRouter
+
+from voicereplay.web.routes import (
+    api_calls,
+    api_jobs,
+    api_replays,
+    files,
+    pages_calls,
+    pages_replays,
+)
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [
+    api_calls.router,
+    api_replays.router,
+    api_jobs.router,
+    files.router,
+    pages_calls.router,
+    pages_replays.router,
+]

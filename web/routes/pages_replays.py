@@ -1,0 +1,5 @@
+"""(being written: see issue 10)"""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,13 @@
+"""The Jinja2 templates of the pages (autoescaped: provider and user text is never markup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+__all__ = ["STATIC", "templates"]
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
