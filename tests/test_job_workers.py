@@ -182,15 +182,15 @@ def pipeline_history(store: Store) -> list[Any]:
     return call_history(store, DEMO_CALL)
 
 
-def test_sigterm_hands_the_running_job_back_and_exits_cleanly(settings: Settings,
-                                                               workers: Workers) -> None:
+def stop_mid_replay(settings: Settings, workers: Workers, stop: signal.Signals) -> None:
     store = Store.from_settings(settings)
     job, _ = JobQueue(store, settings).submit(demo_request(llm="slow-llm"))
     proc = workers.start("--concurrency", "2")
     wait_for("the replay to be under way",
              lambda: store.jobs.get(job.id).stage == "replay", workers)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     assert proc.wait(timeout=HANG) == 0
+    assert "handed back" in workers.log(0)
     back = store.jobs.get(job.id)
     assert back.status == "PENDING" and back.attempt == 0, back
     assert replay_folders(store) == [] and store.replays.list(limit=None) == []
@@ -199,3 +199,13 @@ def test_sigterm_hands_the_running_job_back_and_exits_cleanly(settings: Settings
              workers)
     assert_completed_once(store, job)
     assert store.jobs.get(job.id).attempt == 1  # the handed-back attempt did not count
+
+
+def test_sigterm_hands_the_running_job_back_and_exits_cleanly(settings: Settings,
+                                                               workers: Workers) -> None:
+    stop_mid_replay(settings, workers, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("queue_env", ["sqlite"], indirect=True)
+def test_ctrl_c_does_the_same(settings: Settings, workers: Workers) -> None:
+    stop_mid_replay(settings, workers, signal.SIGINT)
