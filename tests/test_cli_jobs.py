@@ -112,3 +112,19 @@ def test_a_bad_redis_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("VOICEREPLAY_REDIS_URL", "http://not-redis")
     result = background("--llm-backend", "fake-llm")
     assert result.exit_code == 2 and "VOICEREPLAY_REDIS_URL" in result.stderr
+
+
+def test_follow_waits_for_the_job_and_exits_by_its_outcome(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """`jobs show --follow` looks until the job finishes (here a worker runs it between two
+    looks); exit 0 when it completed, 1 when it failed."""
+    from voicereplay.cli import jobs as jobs_cli
+
+    good = background("--llm-backend", "fake-llm").stdout.strip()
+    bad = background("--llm-backend", "no-such-llm").stdout.strip()
+    monkeypatch.setattr(jobs_cli, "FOLLOW_EVERY", 0)
+    monkeypatch.setattr(jobs_cli.time, "sleep", lambda _s: run_worker_once())
+    followed = cli("jobs", "show", good, "--follow")
+    assert followed.exit_code == 0 and "COMPLETED" in followed.stdout
+    failed = cli("jobs", "show", bad, "--follow")
+    assert failed.exit_code == 1 and "FAILED" in failed.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -27,6 +28,8 @@ from voicereplay.render import add_row
 from voicereplay.store.jobs import Job
 
 __all__ = ["history_table", "jobs_app", "worker"]
+
+FOLLOW_EVERY = 1.0  # seconds between looks at a followed job
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Background replay jobs.")
 
@@ -145,14 +148,26 @@ def jobs_list(
 @handle_errors
 def jobs_show(
     job_id: Annotated[str, typer.Argument(help="Job id (or a prefix of 6+ characters).")],
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="Show the stage live until the job finishes; exit 1 unless it "
+                               "completed.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """One job: status, the stage it is in, attempts, error, replays."""
-    job = open_store().jobs.get(job_id)
+    store = open_store()
+    job = store.jobs.get(job_id)
+    if follow and not job.finished:
+        with err.status("waiting", spinner="dots") as status:
+            while not job.finished:
+                status.update(Text(_state(job.status, job.stage, job.progress, job.error)))
+                time.sleep(FOLLOW_EVERY)
+                job = store.jobs.get(job.id)
     if json_out:
         print_json(job.model_dump(mode="json"))
     else:
         out.print(job_view(job))
+    if follow and job.status != "COMPLETED":
+        raise typer.Exit(1)
 
 
 @jobs_app.command("cancel")
