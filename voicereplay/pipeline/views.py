@@ -244,7 +244,7 @@ def recording_file(store: Store, track: str, *, replay_id: str | None = None,
         recordings, owner = call.recordings, f"call {call.key}"
     else:
         raise NotStoredError("name a call or a replay")
-    path = local_recordings(recordings).get(track)  # type: ignore[call-overload]
+    path = local_recordings(recordings).get(track)
     if path is None:
         raise NotStoredError(f"{owner} has no {track} track in the store")
     return path
