@@ -19,7 +19,14 @@ from pydantic import BaseModel, Field
 
 from voicereplay.compare.align import call_text
 from voicereplay.compare.comparison import recordings_dir
-from voicereplay.compare.model import LatencyTurn, ToolChange, WerTurn, WordOp
+from voicereplay.compare.model import (
+    LatencyTurn,
+    MetricRow,
+    MetricUnit,
+    ToolChange,
+    WerTurn,
+    WordOp,
+)
 from voicereplay.compare.summary import checks_line, divergence_line, fidelity_line
 from voicereplay.errors import NotStoredError
 from voicereplay.models import (
@@ -35,8 +42,9 @@ from voicereplay.pipeline.calling import ReplayResult
 from voicereplay.snapshot import AgentSnapshot, diff
 from voicereplay.store import Store
 
-__all__ = ["ComparisonView", "Region", "Row", "SnapshotChange", "Span", "comparison_view",
-           "prompt_diff", "recording_file", "report_files", "tracks"]
+__all__ = ["ComparisonView", "Metric", "Region", "Row", "SnapshotChange", "Span",
+           "comparison_view", "number", "prompt_diff", "recording_file", "report_files",
+           "snapshot_summary", "tracks"]
 
 Side = Literal["baseline", "replay"]
 REPORT_FILES = ("report.json", "report.md", "junit.xml", "latency.png", "latency.svg",
@@ -99,8 +107,44 @@ class Bar(BaseModel):
                                             description="(stage, seconds), stacked")
 
 
+class Metric(BaseModel):
+    """A metrics table line as shown: values by unit, the signed delta, better/worse/same."""
+
+    label: str
+    baseline: str
+    replay: str
+    delta: str
+    verdict: str | None = None
+
+
+def number(value: float | None, unit: MetricUnit = MetricUnit.COUNT, *, signed: bool = False
+           ) -> str:
+    """A metric value as a person reads it (ratios as percentages, seconds, dollars)."""
+    if value is None:
+        return "—"
+    sign = ("+" if value > 0 else "−" if value < 0 else "±") if signed else \
+        ("−" if value < 0 else "")
+    size = abs(value)
+    if unit is MetricUnit.RATIO:
+        return f"{sign}{size * 100:.0f}{' pts' if signed else '%'}"
+    if unit is MetricUnit.USD:
+        return f"{sign}${size:.4f}"
+    if unit is MetricUnit.SECONDS:
+        return f"{sign}{size:.2f} s"
+    text = f"{size:g}" if float(size).is_integer() else f"{size:.1f}"
+    return f"{sign}{text}{' ' + unit.value if unit.value else ''}"
+
+
+def _metrics(rows: list[MetricRow]) -> list[Metric]:
+    return [Metric(label=r.label, baseline=number(r.baseline, r.unit),
+                   replay=number(r.replay, r.unit),
+                   delta=number(r.delta, r.unit, signed=True), verdict=r.verdict)
+            for r in rows]
+
+
 class ComparisonView(BaseModel):
     rows: list[Row]
+    metrics: list[Metric]
     regions: dict[str, list[Region]]
     tracks: dict[str, list[str]]
     changes: list[SnapshotChange]
@@ -223,7 +267,8 @@ def comparison_view(store: Store, result: ReplayResult) -> ComparisonView:
     rows = _rows(result)
     comparison = result.comparison
     return ComparisonView(
-        rows=rows, regions={side: _regions(rows, side) for side in ("baseline", "replay")},
+        rows=rows, metrics=_metrics(comparison.metrics),
+        regions={side: _regions(rows, side) for side in ("baseline", "replay")},
         tracks={"baseline": list(tracks(result.call.recordings)),
                 "replay": list(tracks(result.replay.recordings))},
         changes=_changes(store, result.replay), bars=_bars(result),
