@@ -3,14 +3,22 @@ to share), the replay form of a call, and a job's live status until it opens the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from voicereplay.pipeline import show_replay
-from voicereplay.pipeline.views import ComparisonView, comparison_view
-from voicereplay.web.deps import SettingsDep, StoreDep
+from voicereplay.errors import VoiceReplayError
+from voicereplay.pipeline import ReplayRequest, show_replay
+from voicereplay.pipeline.forms import (
+    MODES,
+    ReplayForm,
+    backend_choices,
+    form_for,
+    request_from_form,
+)
+from voicereplay.pipeline.views import ComparisonView, comparison_view, prompt_diff
+from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 from voicereplay.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -53,3 +61,64 @@ def comparison_page(replay_id: str, request: Request, store: StoreDep,
     return templates.TemplateResponse(request, "comparison.html", {
         "call": call, "replay": replay, "comparison": result.comparison, "view": view,
         "data": data, "tracks": list(TRACKS), "call_path": call_path})
+
+
+# -- the replay form --------------------------------------------------------------------------
+def _form_page(request: Request, store: StoreDep, provider: str, call_id: str,
+               form: ReplayForm | None = None, error: str | None = None,
+               status_code: int = 200) -> Response:
+    call = store.get_call(call_id, provider)
+    snapshot = store.snapshot_for_call(call.call_id, call.provider)
+    form = form or form_for(snapshot)
+    original = (snapshot.system_prompt or "") if snapshot else ""
+    return templates.TemplateResponse(request, "replay_form.html", {
+        "call": call, "snapshot": snapshot, "form": form, "error": error, "modes": MODES,
+        "backends": backend_choices(), "defaults": ReplayRequest.model_fields,
+        "diff": prompt_diff(original, form.system_prompt.replace("\r\n", "\n"))},
+        status_code=status_code)
+
+
+@router.get("/calls/{provider}/{call_id}/replay", response_class=HTMLResponse)
+def replay_form(provider: str, call_id: str, request: Request, store: StoreDep) -> Response:
+    return _form_page(request, store, provider, call_id)
+
+
+@router.post("/calls/{provider}/{call_id}/replay", response_class=HTMLResponse)
+def submit_replay(provider: str, call_id: str, request: Request, store: StoreDep,
+                  queue: QueueDep, form: Annotated[ReplayForm, Form()]) -> Response:
+    call = store.get_call(call_id, provider)
+    try:
+        replay_request = request_from_form(call, store.snapshot_for_call(
+            call.call_id, call.provider), form)
+    except VoiceReplayError as exc:
+        return _form_page(request, store, provider, call_id, form, exc.message, 422)
+    job, _ = queue.submit(replay_request, key=form.submission or None)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/calls/{provider}/{call_id}/replay/diff", response_class=HTMLResponse)
+def prompt_diff_partial(provider: str, call_id: str, request: Request, store: StoreDep,
+                        system_prompt: Annotated[str, Form()] = "") -> Response:
+    """htmx: the edited system prompt against the call's own, before submitting."""
+    call = store.get_call(call_id, provider)
+    snapshot = store.snapshot_for_call(call.call_id, call.provider)
+    original = (snapshot.system_prompt or "") if snapshot else ""
+    return templates.TemplateResponse(request, "_prompt_diff.html", {
+        "diff": prompt_diff(original, system_prompt.replace("\r\n", "\n"))})
+
+
+# -- a job's live status ----------------------------------------------------------------------
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: str, request: Request, store: StoreDep) -> Response:
+    job = store.jobs.get(job_id)
+    return templates.TemplateResponse(request, "job.html", {"job": job})
+
+
+@router.get("/jobs/{job_id}/status", response_class=HTMLResponse)
+def job_status(job_id: str, request: Request, store: StoreDep) -> Response:
+    """htmx polls this every second; a completed job sends the browser to its comparison."""
+    job = store.jobs.get(job_id)
+    response = templates.TemplateResponse(request, "_job_status.html", {"job": job})
+    if job.status == "COMPLETED" and job.replay_ids and request.headers.get("HX-Request"):
+        response.headers["HX-Redirect"] = f"/replays/{job.replay_ids[0]}"
+    return response
