@@ -4,8 +4,8 @@
 // audio and peaks URLs, turn regions) and rows (the aligned turns with each side's span).
 // Each player is a wavesurfer.js instance over the page's own <audio> element, drawn from the
 // server's precomputed peaks (no decoding in the browser), with one region per turn.
-// Test hooks: window.voicereplay.{players, rows, active, mode, ready, seekRow, abSwitch,
-// playBoth, playTurn, pause, setTrack}; rows carry data-row / data-turn attributes.
+// Test hooks: window.voicereplay.{players, rows, active, mode, ready, syncLog, lastSwitch,
+// seekRow, abSwitch, playBoth, playTurn, pause, setTrack}; rows carry data-row/data-turn.
 import WaveSurfer from "./vendor/wavesurfer.esm.js";
 import RegionsPlugin from "./vendor/regions.esm.js";
 
@@ -16,6 +16,8 @@ const EPS = 0.005;
 
 const state = { active: "baseline", mode: "single", stopAt: null, track: "mixed", last: {} };
 const players = {};
+const syncLog = []; // play both: each time one side made the other jump to its turn
+let lastSwitch = null; // the last A/B switch: {from, to, at, row, position}
 const other = (side) => (side === "baseline" ? "replay" : "baseline");
 const spanOf = (row, side) => (row ? row[side] : null);
 
@@ -79,7 +81,10 @@ function onTime(side) {
     const peer = other(side);
     if (state.mode === "both" && row && players[peer] && state.last[peer] !== index) {
       const span = spanOf(row, peer);
-      if (span) seek(peer, span.start);
+      if (span) {
+        seek(peer, span.start);
+        syncLog.push({ leader: side, row: index, position: span.start });
+      }
     }
   }
   highlight();
@@ -152,6 +157,7 @@ async function abSwitch(to) {
   }
   pause();
   seek(target, position);
+  lastSwitch = { from, to: target, at: t, row: row ? row.index : null, position };
   await play(target);
 }
 
@@ -235,8 +241,9 @@ function bind() {
     tr.addEventListener("click", () => seekRow(Number(tr.dataset.row)));
   });
   document.addEventListener("keydown", (event) => {
-    if (event.target.closest("input, textarea, select, button") || event.ctrlKey
+    if (event.target.closest("input, textarea, select") || event.ctrlKey
         || event.metaKey || event.altKey) return;
+    if (event.key === " " && event.target.closest("button, audio")) return; // their own
     if (event.key === "x") abSwitch();
     else if (event.key === "a") abSwitch("baseline");
     else if (event.key === "b") abSwitch("replay");
@@ -249,7 +256,7 @@ function bind() {
 }
 
 window.voicereplay = { players: {}, rows: data.rows, seekRow, abSwitch, playBoth, playTurn,
-  pause, setTrack, rowAt,
+  pause, setTrack, rowAt, syncLog, get lastSwitch() { return lastSwitch; },
   get active() { return state.active; }, get mode() { return state.mode; } };
 bind();
 window.voicereplay.ready = Promise.all(SIDES.map(setup)).then(() => {
