@@ -280,3 +280,21 @@ def test_importing_from_the_page_says_what_went_wrong(site: Site) -> None:
     assert nothing.status_code == 422 and "no call ids" in nothing.text
     elsewhere = _post(site, "/calls/import", {"provider": "files", "ids": "x"})
     assert elsewhere.status_code == 422 and "use vapi or retell" in elsewhere.text
+
+
+def test_a_batch_links_its_runs_and_a_failed_replay_says_so(tmp_path: Path) -> None:
+    settings, store, replay_id = replayed_demo(tmp_path / "home", runs=2)
+    replay = store.replays.get(replay_id)
+    other = next(r.id for r in store.replays.list(batch_id=replay.batch_id)
+                 if r.id != replay_id)
+    client = TestClient(create_app(settings, store=store))
+    page = client.get(f"/replays/{replay_id}").text
+    assert 'id="runs"' in page and f'href="/replays/{other}"' in page
+    failed = replay.model_copy(update={"id": "f" * 32, "status": "failed", "batch_id": None,
+                                       "error": "StageError: the TTS server is down",
+                                       "recordings": [], "turns": []})
+    store.replays.save(failed, store.get_snapshot(replay.snapshot_id))
+    response = client.get(f"/replays/{'f' * 32}")
+    assert response.status_code == 200
+    assert "This replay failed: StageError: the TTS server is down" in response.text
+    assert "No audio for this side in the store." in response.text

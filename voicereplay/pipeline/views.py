@@ -143,6 +143,8 @@ def _metrics(rows: list[MetricRow]) -> list[Metric]:
 
 
 class ComparisonView(BaseModel):
+    runs: list[tuple[int, str]] = Field(
+        default_factory=list, description="(run index, replay id) of the replay's batch")
     rows: list[Row]
     metrics: list[Metric]
     regions: dict[str, list[Region]]
@@ -266,8 +268,11 @@ def comparison_view(store: Store, result: ReplayResult) -> ComparisonView:
     """The comparison page's model (see the module docs)."""
     rows = _rows(result)
     comparison = result.comparison
+    batch = result.replay.batch_id
+    runs = sorted((r.run_index, r.id) for r in store.replays.list(batch_id=batch, limit=None)) \
+        if batch else []
     return ComparisonView(
-        rows=rows, metrics=_metrics(comparison.metrics),
+        runs=runs if len(runs) > 1 else [], rows=rows, metrics=_metrics(comparison.metrics),
         regions={side: _regions(rows, side) for side in ("baseline", "replay")},
         tracks={"baseline": list(tracks(result.call.recordings)),
                 "replay": list(tracks(result.replay.recordings))},

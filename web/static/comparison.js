@@ -120,7 +120,7 @@ function seekRow(index) {
 async function playTurn(side, index) {
   const row = data.rows[index];
   const span = spanOf(row, side);
-  if (!span) return;
+  if (!span || !players[side]) return;
   pause();
   seek(side, span.start);
   state.stopAt = { side, end: span.end };
@@ -129,7 +129,8 @@ async function playTurn(side, index) {
 
 async function playBoth() {
   state.stopAt = null;
-  const lead = players[state.active] ? state.active : "baseline";
+  const lead = players[state.active] ? state.active : other(state.active);
+  if (!players[lead]) return;
   const row = rowAt(lead, players[lead].audio.currentTime);
   const span = row ? spanOf(row, other(lead)) : null;
   if (span) seek(other(lead), span.start);
@@ -250,7 +251,7 @@ function bind() {
     else if (event.key === " ") {
       event.preventDefault();
       const p = players[state.active];
-      if (p && p.audio.paused) play(state.active); else pause();
+      if (p && p.audio.paused) play(state.active); else if (p) pause();
     } else return;
   });
 }
