@@ -298,3 +298,24 @@ def test_a_batch_links_its_runs_and_a_failed_replay_says_so(tmp_path: Path) -> N
     assert response.status_code == 200
     assert "This replay failed: StageError: the TTS server is down" in response.text
     assert "No audio for this side in the store." in response.text
+
+
+@pytest.mark.integration
+def test_importing_from_the_page_imports_each_call_over_real_http(tmp_path: Path) -> None:
+    from tests.fakes.server import serve
+    from tests.fakes.vapi_api import make_vapi_app
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    with serve(make_vapi_app([fixtures / "demo", fixtures / "vapi"])) as vapi:
+        settings = Settings.for_home(tmp_path / "home", vapi_api_key="test-vapi-key",
+                                     vapi_base_url=vapi.url)
+        store = Store.from_settings(settings)
+        site = Site(TestClient(create_app(settings, store=store)), store, settings, "")
+        page = _post(site, "/calls/import", {"provider": "vapi",
+                                             "ids": f"{DEMO_CALL}, no-such-call"})
+    assert page.status_code == 200
+    results = page.text.split('id="import-results"')[1]
+    assert f'href="/calls/vapi/{DEMO_CALL}"' in results and "created" in results
+    assert "no-such-call" in results and 'class="failed"' in results
+    assert store.get_call(DEMO_CALL).recording("stereo") is not None
+    assert DEMO_CALL in site.client.get("/calls").text
