@@ -112,6 +112,8 @@ def page(browser: Any) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.requests = []
+    tab.on("request", lambda r: tab.requests.append((r.resource_type, r.url)))
     tab.set_default_timeout(WAIT)
     yield tab
     context.close()
@@ -156,6 +158,18 @@ def test_both_players_load_the_whole_of_each_call(page: Any, served: Served) -> 
     regions = page.evaluate("['baseline', 'replay'].map(s => "
                             "window.voicereplay.players[s].regions.getRegions().length)")
     assert regions == [11, 11]  # six agent and five caller turns on each waveform
+    labels = page.evaluate("window.voicereplay.players.baseline.regions.getRegions()"
+                           ".map(r => [r.color, r.content ? r.content.textContent : ''])")
+    agent_colors = {c for c, text in labels if text}
+    caller_colors = {c for c, text in labels if not text}
+    assert len(agent_colors) == len(caller_colors) == 1 and agent_colors != caller_colors
+    assert [text for _, text in labels if text] == ["1", "2", "3", "4", "5", "6"]
+    # offline: nothing but this server; the audio streams to <audio>, never fetched to decode
+    assert all(url.startswith((served.url, "data:")) for _, url in page.requests), \
+        page.requests
+    fetched = [url for kind, url in page.requests if kind in ("fetch", "xhr")]
+    assert fetched and all("/waveforms/" in url for url in fetched), fetched
+    assert {kind for kind, url in page.requests if "/files/" in url} == {"media"}
     _shot(page, "comparison.png")
 
 
