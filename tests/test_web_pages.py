@@ -111,10 +111,14 @@ CSRF = "test-csrf-token"
 
 
 def _post(site: Site, url: str, data: dict, **kwargs):  # type: ignore[no-untyped-def]
-    """A form post as a browser sends it: the CSRF cookie and the same token in the form."""
-    site.client.cookies.set("vr_csrf", CSRF)
-    return site.client.post(url, data={**data, "csrf_token": CSRF},
-                            headers={"X-CSRF-Token": CSRF, **kwargs.pop("headers", {})},
+    """A form post as a browser sends it: the CSRF cookie (the one a page set, if any) and the
+    same token in the form and the htmx header."""
+    token = site.client.cookies.get("vr_csrf")
+    if token is None:
+        token = CSRF
+        site.client.cookies.set("vr_csrf", token)
+    return site.client.post(url, data={**data, "csrf_token": token},
+                            headers={"X-CSRF-Token": token, **kwargs.pop("headers", {})},
                             follow_redirects=False, **kwargs)
 
 
