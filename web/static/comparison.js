@@ -220,7 +220,7 @@ async function setup(side) {
     const index = Number(region.id.split("-row-")[1]);
     seekRow(index);
   });
-  audio.addEventListener("timeupdate", () => onTime(side));
+  ws.on("timeupdate", () => onTime(side)); // every animation frame while playing
   audio.addEventListener("play", () => { if (state.mode !== "both") state.active = side; });
   await ready;
 }
