@@ -176,9 +176,9 @@ def _rows(result: ReplayResult) -> list[Row]:
     heard = {t.turn: t for t in comparison.word_errors.turns} if comparison.word_errors else {}
     latency = {t.turn: t for t in comparison.latency}
     diverged = comparison.divergence.turn if comparison.divergence else None
+    replay_turns: list[Turn] = list(replay.turns)
     rows = []
     for index, aligned in enumerate(comparison.alignment):
-        replay_turns: list[Turn] = list(replay.turns)
         agent = aligned.kind == "agent"
         rows.append(Row(
             index=index, kind=aligned.kind, number=aligned.number, status=aligned.status,
