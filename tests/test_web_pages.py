@@ -73,6 +73,10 @@ def test_the_comparison_page_has_both_players_with_turns_and_the_diff(site: Site
     assert 'class="tool changed">→ check_status' in row4.group(1)
     assert "turn 4: issue_refund → check_status" in html.unescape(text)
     assert re.search(r'<tr class="row agent[^"]* diverges[^"]*"', text)  # the divergence row
+    divergence = site.client.get(f"/replays/{site.replay_id}")  # linked from the summary
+    turn = re.search(r'<dd id="divergence"[^>]*><a href="#turn-(\d+)">', divergence.text)
+    assert turn and re.search(rf'<tr class="row agent[^"]* diverges[^"]*"[^>]*id="turn-'
+                              rf'{turn.group(1)}"', text)
     assert '<script type="module" src="/static/comparison.js">' in text
     assert "<kbd>x</kbd> A/B switch" in text
     assert "You are terse." in text and "system_prompt" in text  # the snapshot diff
