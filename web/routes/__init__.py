@@ -10,6 +10,7 @@ from voicereplay.web.routes import (
     files,
     pages_calls,
     pages_replays,
+    waveforms,
 )
 
 __all__ = ["ROUTERS"]
@@ -21,4 +22,5 @@ ROUTERS: list[APIRouter] = [
     files.router,
     pages_calls.router,
     pages_replays.router,
+    waveforms.router,
 ]

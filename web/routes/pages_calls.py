@@ -1,14 +1,26 @@
-"""The calls pages: the list of calls (``/``, ``/calls``)."""
+"""The calls pages: the list of calls with search, filters and pages (``/calls``), importing
+calls by id from a provider, and one call (``/calls/{provider}/{call_id}``): its metadata,
+snapshot, transcript, recording and replay history."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from voicereplay.web.deps import StoreDep
+from voicereplay.errors import VoiceReplayError
+from voicereplay.pipeline import import_calls, open_provider
+from voicereplay.pipeline.history import call_history
+from voicereplay.pipeline.listing import CallFilters, list_calls
+from voicereplay.pipeline.views import snapshot_summary, tracks
+from voicereplay.web.deps import SettingsDep, StoreDep
 from voicereplay.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
+
+MAX_IMPORT = 100
 
 
 @router.get("/")
@@ -17,7 +29,44 @@ def home() -> Response:
 
 
 @router.get("/calls", response_class=HTMLResponse)
-def calls_page(request: Request, store: StoreDep) -> Response:
-    calls = store.list_calls(limit=50)
-    return templates.TemplateResponse(request, "calls.html",
-                                      {"calls": calls, "total": store.count_calls()})
+def calls_page(request: Request, store: StoreDep,
+               filters: Annotated[CallFilters, Query()]) -> Response:
+    try:
+        page, error = list_calls(store, filters), None
+    except VoiceReplayError as exc:  # a date that is not one: the form again, with the error
+        page, error = list_calls(store, CallFilters()), exc.message
+    return templates.TemplateResponse(
+        request, "calls.html", {"page": page, "calls": page.calls, "total": page.total,
+                                "filters": filters, "error": error},
+        status_code=422 if error else 200)
+
+
+@router.post("/calls/import", response_class=HTMLResponse)
+def import_page(request: Request, store: StoreDep, settings: SettingsDep,
+                provider: Annotated[str, Form()], ids: Annotated[str, Form()]) -> Response:
+    """Import calls by id from Vapi or Retell (with the settings' API keys)."""
+    wanted = [i for i in re.split(r"[\s,]+", ids) if i][:MAX_IMPORT]
+    outcomes, error, status = [], None, 200
+    if provider not in ("vapi", "retell"):
+        error, status = f"provider {provider!r}: use vapi or retell", 422
+    elif not wanted:
+        error, status = "no call ids: paste one or more, separated by spaces or commas", 422
+    else:
+        try:
+            with open_provider(provider, settings) as source:
+                outcomes = import_calls(store, source, wanted)
+        except VoiceReplayError as exc:
+            error, status = exc.message, exc.http_status
+    return templates.TemplateResponse(
+        request, "calls_import.html", {"provider": provider, "outcomes": outcomes,
+                                       "error": error, "ids": ids}, status_code=status)
+
+
+@router.get("/calls/{provider}/{call_id}", response_class=HTMLResponse)
+def call_page(provider: str, call_id: str, request: Request, store: StoreDep) -> Response:
+    call = store.get_call(call_id, provider)
+    snapshot = store.snapshot_for_call(call.call_id, call.provider)
+    return templates.TemplateResponse(request, "call.html", {
+        "call": call, "snapshot": snapshot, "summary": snapshot_summary(snapshot),
+        "tracks": tracks(call.recordings),
+        "history": call_history(store, call.call_id, provider=call.provider)})

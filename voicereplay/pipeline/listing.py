@@ -1,0 +1,106 @@
+"""The calls list's search and filters, as one model the page and its links share.
+
+:class:`CallFilters` holds what a person typed (text, as in the query string) and turns it into
+the store's filters. :data:`STORE_FILTERS` names the filters the store takes today: every other
+field is kept in the form and its links, and is passed on as soon as its name is added here
+(the one place to extend when the store learns a filter).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel
+
+from voicereplay.errors import ConfigError
+from voicereplay.store import Store
+from voicereplay.store.calls import CallSummary
+
+__all__ = ["PAGE_SIZE", "STORE_FILTERS", "CallFilters", "CallPage", "list_calls"]
+
+PAGE_SIZE = 50
+# The filters the store's calls.list/count accept now; add q, ended_reason, has_replays and
+# flagged here once the store takes them.
+STORE_FILTERS: tuple[str, ...] = ("provider", "agent_id", "since", "until", "success")
+
+
+class CallFilters(BaseModel):
+    """The calls list's query string: all text, empty for "any"."""
+
+    q: str = ""
+    provider: str = ""
+    agent_id: str = ""
+    since: str = ""
+    until: str = ""
+    success: str = ""  # "", "yes" (succeeded) or "no" (failed analysis)
+    ended_reason: str = ""
+    has_replays: str = ""  # "", "yes" or "no"
+    flagged: str = ""  # "", "yes"
+    page: int = 1
+
+    def values(self) -> dict[str, Any]:
+        """Every filter set, typed (dates as UTC datetimes, yes/no as booleans)."""
+        typed: dict[str, Any] = {}
+        for name in ("q", "provider", "agent_id", "ended_reason"):
+            value = getattr(self, name).strip()
+            if value:
+                typed[name] = value
+        if self.since.strip():
+            typed["since"] = _date(self.since, "since")
+        if self.until.strip():
+            typed["until"] = _date(self.until, "until", end=True)
+        for name in ("success", "has_replays", "flagged"):
+            value = getattr(self, name).strip().lower()
+            if value:
+                if value not in ("yes", "no"):
+                    raise ConfigError(f"{name}: {value!r}: use yes or no")
+                typed[name] = value == "yes"
+        return typed
+
+    def store_filters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values().items() if k in STORE_FILTERS}
+
+    def unsupported(self) -> list[str]:
+        """Filters set that the store does not take yet (the page says they were ignored)."""
+        return [k for k in self.values() if k not in STORE_FILTERS]
+
+    def query(self, **changes: Any) -> str:
+        """This query string with ``changes`` (a page link), without the empty fields."""
+        data = {**self.model_dump(), **changes}
+        return urlencode({k: v for k, v in data.items()
+                          if v not in ("", None) and not (k == "page" and v == 1)})
+
+
+def _date(text: str, field: str, *, end: bool = False) -> datetime:
+    """``YYYY-MM-DD`` (a whole day, UTC; ``until`` includes it) or an ISO date-time."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+            moment = datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{field}: {text!r} is not a date (YYYY-MM-DD)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class CallPage(BaseModel):
+    calls: list[CallSummary]
+    total: int
+    page: int
+    pages: int
+    ignored: list[str]
+
+
+def list_calls(store: Store, filters: CallFilters, *, page_size: int = PAGE_SIZE) -> CallPage:
+    """One page of stored calls matching ``filters``, newest first."""
+    wanted = filters.store_filters()
+    total = store.calls.count(**wanted)
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, filters.page), pages)
+    calls = store.calls.list(**wanted, limit=page_size, offset=(page - 1) * page_size)
+    return CallPage(calls=calls, total=total, page=page, pages=pages,
+                    ignored=filters.unsupported())
