@@ -1,4 +1,4 @@
-"""Stored calls: the ``calls`` table, idempotent saves, listing and lookups by id.
+"""Stored calls: the ``calls`` table, idempotent saves, search and filtered listing, lookups.
 
 Saving is idempotent: a call is stored with the sha256 of its canonical JSON (provider fields
 that change on every fetch and where a downloaded file happens to live left out), and saving the
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -27,9 +27,10 @@ from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.database import Database
 from voicereplay.store.recordings import RecordingRepository
 from voicereplay.store.snapshots import put_snapshot
-from voicereplay.store.tables import CallRow, utcnow
+from voicereplay.store.tables import CallRow, ReplayRow, utcnow
 
-__all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call"]
+__all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call",
+           "search_text"]
 
 SaveResult = Literal["created", "updated", "unchanged"]
 PROVIDERS: tuple[str, ...] = get_args(ProviderName)
@@ -183,18 +184,35 @@ class CallRepository:
     def list(
         self,
         *,
+        q: str | None = None,
         provider: str | None = None,
         agent_id: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         success: bool | None = None,
+        ended_reason: str | None = None,
+        has_replays: bool | None = None,
+        flagged: bool | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[CallSummary]:
-        """Stored calls newest first (by ``started_at``, calls without one last), started in
-        ``[since, until)``; ``limit=None`` lists all."""
-        where = _filters(provider, agent_id, status, since, until, success)
+        """Stored calls newest first (by ``started_at``, calls without one last); ``limit=None``
+        lists all. Every filter left None is not applied:
+
+        - ``q``: a case-insensitive substring of the call id, the customer's number or the
+          text of a spoken turn;
+        - ``provider``, ``agent_id``, ``status``, ``ended_reason``: equal to;
+        - ``since``, ``until``: started in ``[since, until)`` (naive datetimes are UTC);
+        - ``success``: the analysis' success evaluation is this (calls without one match
+          neither True nor False);
+        - ``flagged``: True — the analysis says the call failed (``success`` False); False —
+          it does not (succeeded or not evaluated);
+        - ``has_replays``: the call has (True) or has no (False) stored replay.
+        """
+        where = _filters(q=q, provider=provider, agent_id=agent_id, status=status, since=since,
+                         until=until, success=success, ended_reason=ended_reason,
+                         has_replays=has_replays, flagged=flagged)
         query = (
             select(CallRow)
             .where(*where)
@@ -203,24 +221,39 @@ class CallRepository:
             .offset(offset)
         )
         with self._db.session("listing calls") as session:
-            rows = session.scalars(query.options(defer(CallRow.data))).all()
+            rows = session.scalars(
+                query.options(defer(CallRow.data), defer(CallRow.search_text))).all()
             kinds = self._recordings.kinds(session, [r.id for r in rows])
             return [_summary(row, kinds.get(row.id, ())) for row in rows]
 
     def count(
         self,
         *,
+        q: str | None = None,
         provider: str | None = None,
         agent_id: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         success: bool | None = None,
+        ended_reason: str | None = None,
+        has_replays: bool | None = None,
+        flagged: bool | None = None,
     ) -> int:
         """How many calls :meth:`list` would give with these filters and no limit."""
-        where = _filters(provider, agent_id, status, since, until, success)
+        where = _filters(q=q, provider=provider, agent_id=agent_id, status=status, since=since,
+                         until=until, success=success, ended_reason=ended_reason,
+                         has_replays=has_replays, flagged=flagged)
         with self._db.session("counting calls") as session:
             return session.scalar(select(func.count(CallRow.id)).where(*where)) or 0
+
+
+def search_text(call: Call) -> str:
+    """What ``q`` searches in: the call id, the customer's number and the spoken turns,
+    lowercased here (SQLite's ``lower()`` folds ASCII only)."""
+    parts = [call.call_id, call.customer_number or ""]
+    parts += [t.text for t in call.turns if t.role in ("agent", "user") and t.text]
+    return "\n".join(parts).lower()
 
 
 def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
@@ -248,6 +281,7 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "snapshot_id": snapshot_id,
         "content_sha256": sha,
         "data": data,
+        "search_text": search_text(call),
         "updated_at": now,
     })
 
@@ -263,26 +297,38 @@ def _fit(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filters(
+    *,
+    q: str | None,
     provider: str | None,
     agent_id: str | None,
     status: str | None,
     since: datetime | None,
     until: datetime | None,
     success: bool | None,
+    ended_reason: str | None,
+    has_replays: bool | None,
+    flagged: bool | None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    if provider is not None:
-        where.append(CallRow.provider == provider)
-    if agent_id is not None:
-        where.append(CallRow.agent_id == agent_id)
-    if status is not None:
-        where.append(CallRow.status == status)
+    if q is not None and q.strip():
+        where.append(CallRow.search_text.contains(q.strip().lower(), autoescape=True))
+    for column, value in ((CallRow.provider, provider), (CallRow.agent_id, agent_id),
+                          (CallRow.status, status), (CallRow.ended_reason, ended_reason)):
+        if value is not None:
+            where.append(column == value)
     if since is not None:
         where.append(CallRow.started_at >= since)
     if until is not None:
         where.append(CallRow.started_at < until)
     if success is not None:
         where.append(CallRow.success == success)
+    if flagged is True:
+        where.append(CallRow.success.is_(False))
+    elif flagged is False:
+        where.append(or_(CallRow.success.is_(None), CallRow.success.is_(True)))
+    if has_replays is not None:
+        replayed = exists().where(ReplayRow.call_pk == CallRow.id)
+        where.append(replayed if has_replays else ~replayed)
     return where
 
 

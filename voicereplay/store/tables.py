@@ -130,6 +130,8 @@ class CallRow(Base):
     snapshot_id: Mapped[str | None] = mapped_column(ForeignKey("snapshots.id"))
     content_sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole Call, raw included
+    # lowercased id, customer number and spoken transcript: the calls list's search (``q``)
+    search_text: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
