@@ -239,20 +239,20 @@ def test_jobs_cancel_and_retry_say_when_the_state_does_not_allow_it(
     assert client.get(f"/api/jobs/{job['id']}").json()["status"] == "PENDING"
     assert [j["id"] for j in client.get("/api/jobs", params={"call": DEMO_CALL}).json()] \
         == [job["id"]]
-    assert "PENDING" in error(client.post(f"/api/jobs/{job['id']}/retry"), 409,
+    assert "PENDING" in error(client.post(f"/api/jobs/{job['id']}/retry", json={}), 409,
                               "JobStateError")
-    cancelled = client.post(f"/api/jobs/{job['id']}/cancel")
+    cancelled = client.post(f"/api/jobs/{job['id']}/cancel", json={})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
     assert client.get("/api/jobs", params={"status": "cancelled"}).json()[0]["id"] == job["id"]
-    assert "CANCELLED" in error(client.post(f"/api/jobs/{job['id']}/cancel"), 409,
+    assert "CANCELLED" in error(client.post(f"/api/jobs/{job['id']}/cancel", json={}), 409,
                                 "JobStateError")
-    retried = client.post(f"/api/jobs/{job['id'][:10]}/retry")
+    retried = client.post(f"/api/jobs/{job['id'][:10]}/retry", json={})
     assert retried.status_code == 200 and retried.json()["status"] == "PENDING"
     assert retried.json()["attempt"] == 0
 
     error(client.get("/api/jobs/0123456789ab"), 404, "NotStoredError")
-    error(client.post("/api/jobs/0123456789ab/cancel"), 404, "NotStoredError")
-    error(client.post("/api/jobs/0123456789ab/retry"), 404, "NotStoredError")
+    error(client.post("/api/jobs/0123456789ab/cancel", json={}), 404, "NotStoredError")
+    error(client.post("/api/jobs/0123456789ab/retry", json={}), 404, "NotStoredError")
     error(client.get("/api/jobs", params={"status": "stuck"}), 400, "ConfigError")
     error(client.get("/api/jobs", params={"limit": 100000}), 422)
 

@@ -15,6 +15,7 @@ from voicereplay.pipeline.queue import JobQueue
 from voicereplay.store import Store
 from voicereplay.web.errors import install_error_handlers
 from voicereplay.web.routes import ROUTERS
+from voicereplay.web.security import SecurityMiddleware
 from voicereplay.web.templating import STATIC
 
 __all__ = ["create_app"]
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.state.store = store
     app.state.queue = JobQueue(store, settings)
     install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware, api_token=settings.api_token)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -46,6 +46,8 @@ def serve(
                           "who can reach it could read every call; set a token, or pass "
                           "--insecure on a trusted network")
     app = create_app(config, worker=not no_worker, concurrency=concurrency)
+    guard = "sign-in with VOICEREPLAY_API_TOKEN" if config.api_token else "open: no API token"
     err.print(Text(f"voicereplay on http://{host}:{port}/ "
-                   f"({'no worker' if no_worker else f'embedded worker, {concurrency} threads'})"))
+                   f"({'no worker' if no_worker else f'embedded worker, {concurrency} threads'}"
+                   f"; {guard})"))
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,6 +7,7 @@ from voicereplay.web.routes import (
     api_calls,
     api_jobs,
     api_replays,
+    auth,
     files,
     pages_calls,
     pages_replays,
@@ -19,6 +20,7 @@ ROUTERS: list[APIRouter] = [
     api_replays.router,
     api_jobs.router,
     files.router,
+    auth.router,
     pages_calls.router,
     pages_replays.router,
 ]
