@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.test_web_api import DEMO_CALL, FAKES, import_demo
 from voicereplay.config import Settings
@@ -250,6 +251,21 @@ def test_a_path_prefix_can_be_exempted_for_webhooks() -> None:
     assert client.post("/webhooks/vapi", content=b"{}", headers={"Origin": EVIL}).text \
         == "taken"
     assert client.post("/api/x", content=b"{}").status_code == 401
+
+
+def test_a_websocket_needs_a_sign_in_too() -> None:
+    async def echo(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text("hello")
+        await socket.close()
+
+    app = SecurityMiddleware(Starlette(routes=[WebSocketRoute("/ws", echo)]), api_token=TOKEN)
+    client = TestClient(app)  # type: ignore[arg-type]
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws"):
+        pass
+    assert refused.value.code == 1008
+    with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        assert ws.receive_text() == "hello"
 
 
 # -- serve, for real ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,8 +126,14 @@ class SecurityMiddleware:
         self.public = tuple(public)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.public):
+        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(self.public):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # none yet; when there are, they need a sign-in
+            if self.api_token is None or self._signed_in(HTTPConnection(scope)):
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
             return
         scope.setdefault("state", {})
         send = self._setting_csrf_cookie(scope, send)
@@ -137,9 +144,7 @@ class SecurityMiddleware:
                 await self._unauthorized(request, "the bearer token is wrong")(
                     scope, receive, send)
                 return
-            signed_in = bearer is not None or valid_session(
-                self.api_token, request.cookies.get(SESSION_COOKIE))
-            if not signed_in and scope["path"] not in SIGN_IN_PATHS:
+            if not self._signed_in(request) and scope["path"] not in SIGN_IN_PATHS:
                 await self._sign_in_first(request)(scope, receive, send)
                 return
         if request.method in SAFE_METHODS or (bearer is not None and self.api_token):
@@ -151,8 +156,17 @@ class SecurityMiddleware:
             return
         await self.app(scope, _replaying(body, receive) if body is not None else receive, send)
 
+    def _signed_in(self, request: HTTPConnection) -> bool:
+        """A valid bearer token or session cookie (with a token configured)."""
+        if self.api_token is None:
+            return False
+        bearer = self._bearer(request)
+        if bearer is not None:
+            return check_token(self.api_token, bearer)
+        return valid_session(self.api_token, request.cookies.get(SESSION_COOKIE))
+
     @staticmethod
-    def _bearer(request: Request) -> str | None:
+    def _bearer(request: HTTPConnection) -> str | None:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
@@ -193,6 +207,7 @@ class SecurityMiddleware:
             form = await Request(request.scope, _replaying(body, None)).form()
             field = form.get(CSRF_FIELD)
             given = field if isinstance(field, str) else None
+            await form.close()
         if not cookie or not given or not hmac.compare_digest(cookie.encode(), given.encode()):
             return ("the CSRF token is missing or does not match: reload the page and submit "
                     "again (API clients: send a JSON body, Content-Type: application/json, "
