@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -277,31 +278,58 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def running_serve(tmp_path: Path, token: str | None) -> Iterator[str]:
+    """``voicereplay serve`` as a real process on a free loopback port; yields its URL."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "VOICEREPLAY_API_TOKEN"}
+    env["PYTHONPATH"] = str(REPO)
+    if token:
+        env["VOICEREPLAY_API_TOKEN"] = token
+    log_path = tmp_path / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "voicereplay", "serve", "--port",
+                                 str(port), "--no-worker"], env=env, cwd=REPO, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60  # a hang guard, not a speed check
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    httpx.get(f"{url}/static/app.css")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if token:
+        assert token not in log_path.read_text()  # never logged
+
+
 @pytest.mark.integration
 def test_serve_with_a_token_starts_and_guards_the_api(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "VOICEREPLAY_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "voicereplay", "serve", "--port", str(port),
-                             "--no-worker"], env=env, cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60  # a hang guard, not a speed check
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                answer = httpx.get(f"{url}/api/jobs",
-                                   headers={"Authorization": f"Bearer {TOKEN}"})
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.1)
+    with running_serve(tmp_path, TOKEN) as url:
+        answer = httpx.get(f"{url}/api/jobs", headers={"Authorization": f"Bearer {TOKEN}"})
         assert answer.status_code == 200 and answer.json() == []
         assert httpx.get(f"{url}/api/jobs").status_code == 401
         assert httpx.get(f"{url}/calls").status_code == 303
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-    assert TOKEN not in (tmp_path / "serve.log").read_text()  # never logged
+        # With a token, any Host name may reach it (a proxy's, a LAN name's).
+        assert httpx.get(f"{url}/api/jobs", headers={"Authorization": f"Bearer {TOKEN}",
+                                                     "Host": "voicereplay.lan"}
+                         ).status_code == 200
+
+
+@pytest.mark.integration
+def test_serve_without_a_token_answers_loopback_names_only(tmp_path: Path) -> None:
+    with running_serve(tmp_path, None) as url:
+        assert httpx.get(f"{url}/api/jobs").json() == []
+        port = url.rsplit(":", 1)[1]
+        assert httpx.get(f"{url}/api/jobs", headers={"Host": f"localhost:{port}"}
+                         ).status_code == 200
+        # A site that rebinds its name to 127.0.0.1 is same-origin to the browser: refused.
+        rebound = httpx.get(f"{url}/api/jobs", headers={"Host": f"evil.example:{port}"})
+        assert rebound.status_code == 400
