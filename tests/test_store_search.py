@@ -95,3 +95,13 @@ def test_the_migration_fills_the_search_text_of_stored_calls(store: Store) -> No
     with Store(url, root) as again:
         assert ids(again.list_calls(q="order 4417")) == ["call-refund-7f3a"]
         assert ids(again.list_calls(q="+1555")) == ["call-refund-7f3a"]
+
+
+def test_a_recording_file_is_found_without_reading_the_call(store: Store) -> None:
+    call = make_call(store, "call-audio")
+    store.save_call(call)
+    stereo = store.calls.recording_file("call-audio", "vapi", "stereo")
+    assert stereo == call.recordings[0].path and Path(stereo).is_file()
+    assert store.calls.recording_file("call-audio", "vapi", "customer") is None  # not fetched
+    assert store.calls.recording_file("call-audio", "retell", "stereo") is None
+    assert store.calls.recording_file("nope", "vapi", "stereo") is None

@@ -50,7 +50,11 @@ def _track(store: Store, recordings: list[Recording], track: str, what: str) -> 
 
 def call_audio(store: Store, provider: str, call_id: str, track: str) -> Path:
     """The local file of the call's ``track`` (stereo, customer, agent or mixed)."""
-    call = store.get_call(call_id, provider)
+    if track in RECORDING_KINDS:
+        found = store.calls.recording_file(call_id, provider, track)
+        if found is not None:
+            return _inside(store, Path(found), f"the {track} audio of call {call_id}")
+    call = store.get_call(call_id, provider)  # what is missing, said by the slow way
     return _track(store, call.recordings, track, f"call {call.call_id}")
 
 

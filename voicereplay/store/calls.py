@@ -27,7 +27,7 @@ from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.database import Database
 from voicereplay.store.recordings import RecordingRepository
 from voicereplay.store.snapshots import put_snapshot
-from voicereplay.store.tables import CallRow, ReplayRow, utcnow
+from voicereplay.store.tables import BlobRow, CallRecordingRow, CallRow, ReplayRow, utcnow
 
 __all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call",
            "search_text"]
@@ -177,6 +177,18 @@ class CallRepository:
                     CallRow.provider == provider, CallRow.call_id == call_id
                 )
             )
+
+    def recording_file(self, call_id: str, provider: str, kind: str) -> str | None:
+        """The local file of the call's ``kind`` recording, from the recordings table alone
+        (the call itself is not read: this serves every seek of an audio player); None when
+        the call, or its downloaded recording of that kind, is not stored."""
+        query = (select(BlobRow.path)
+                 .join(CallRecordingRow, CallRecordingRow.sha256 == BlobRow.sha256)
+                 .join(CallRow, CallRow.id == CallRecordingRow.call_pk)
+                 .where(CallRow.provider == provider, CallRow.call_id == call_id,
+                        CallRecordingRow.kind == kind))
+        with self._db.session(f"reading call {provider}:{call_id}") as session:
+            return self._paths.resolved(session.scalar(query))
 
     def snapshot_id(self, session: Session, call_id: str, provider: str | None) -> str | None:
         return find_call(session, call_id, provider).snapshot_id
