@@ -111,7 +111,7 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
                     rec["path"] = str(home / rec["path"])
                 conn.execute(table.update().where(table.c.id == row_id).values(data=body))
         conn.execute(sa.text("drop table jobs"))  # 0004, 0005 and 0006 came later
-        conn.execute(sa.text("alter table calls drop column search_text"))
+        conn.execute(sa.text("drop table call_search"))
         conn.execute(sa.text("drop index ix_replays_job_id"))
         conn.execute(sa.text("alter table replays drop column job_id"))
         conn.execute(sa.text("update alembic_version set version_num = '0002_replays'"))

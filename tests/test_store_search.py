@@ -62,6 +62,12 @@ def test_q_searches_id_number_and_spoken_text_case_insensitively(store: Store) -
     assert ids(store.list_calls(q="tool output")) == []
     assert ids(store.list_calls(q="   ")) == ids(store.list_calls())  # blank: no filter
     assert store.count_calls(q="call") == 3 and store.count_calls(q="refund") == 1
+    # A re-import with other words is found by its new words only.
+    changed = store.calls.get("call-booking-2b").model_copy(update={
+        "turns": [Turn(role="user", text="Donnerstag bitte")]})
+    assert store.save_call(changed) == "updated"
+    assert ids(store.list_calls(q="donnerstag")) == ["call-booking-2b"]
+    assert ids(store.list_calls(q="dienstag")) == []
 
 
 def test_ended_reason_flagged_and_has_replays(store: Store) -> None:
@@ -87,9 +93,8 @@ def test_ended_reason_flagged_and_has_replays(store: Store) -> None:
 def test_the_migration_fills_the_search_text_of_stored_calls(store: Store) -> None:
     _fill(store)
     with store.engine.begin() as conn:  # as a store from before revision 0006 left them
-        conn.execute(sa.text("update calls set search_text = null"))
         conn.execute(sa.text("update alembic_version set version_num = '0005_job_progress'"))
-        conn.execute(sa.text("alter table calls drop column search_text"))
+        conn.execute(sa.text("drop table call_search"))
     url, root = store.url, store.artifacts.root
     store.close()
     with Store(url, root) as again:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -27,7 +27,14 @@ from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.database import Database
 from voicereplay.store.recordings import RecordingRepository
 from voicereplay.store.snapshots import put_snapshot
-from voicereplay.store.tables import BlobRow, CallRecordingRow, CallRow, ReplayRow, utcnow
+from voicereplay.store.tables import (
+    BlobRow,
+    CallRecordingRow,
+    CallRow,
+    CallSearchRow,
+    ReplayRow,
+    utcnow,
+)
 
 __all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call",
            "search_text"]
@@ -161,6 +168,9 @@ class CallRepository:
             call_pk = found.id
             session.execute(update(CallRow).where(CallRow.id == call_pk).values(**values))
         self._recordings.replace(session, call_pk, call)
+        session.execute(delete(CallSearchRow).where(CallSearchRow.call_pk == call_pk))
+        session.execute(insert(CallSearchRow).values(
+            call_pk=call_pk, text=search_text(call).replace("\x00", "")))
         return "created" if found is None else "updated"
 
     def get(self, call_id: str, provider: str | None = None) -> Call:
@@ -222,9 +232,9 @@ class CallRepository:
           it does not (succeeded or not evaluated);
         - ``has_replays``: the call has (True) or has no (False) stored replay.
         """
-        where = _filters(q=q, provider=provider, agent_id=agent_id, status=status, since=since,
-                         until=until, success=success, ended_reason=ended_reason,
-                         has_replays=has_replays, flagged=flagged)
+        where = _filters(q=q, provider=provider, agent_id=agent_id,
+                         status=status, since=since, until=until, success=success,
+                         ended_reason=ended_reason, has_replays=has_replays, flagged=flagged)
         query = (
             select(CallRow)
             .where(*where)
@@ -233,8 +243,7 @@ class CallRepository:
             .offset(offset)
         )
         with self._db.session("listing calls") as session:
-            rows = session.scalars(
-                query.options(defer(CallRow.data), defer(CallRow.search_text))).all()
+            rows = session.scalars(query.options(defer(CallRow.data))).all()
             kinds = self._recordings.kinds(session, [r.id for r in rows])
             return [_summary(row, kinds.get(row.id, ())) for row in rows]
 
@@ -253,9 +262,9 @@ class CallRepository:
         flagged: bool | None = None,
     ) -> int:
         """How many calls :meth:`list` would give with these filters and no limit."""
-        where = _filters(q=q, provider=provider, agent_id=agent_id, status=status, since=since,
-                         until=until, success=success, ended_reason=ended_reason,
-                         has_replays=has_replays, flagged=flagged)
+        where = _filters(q=q, provider=provider, agent_id=agent_id,
+                         status=status, since=since, until=until, success=success,
+                         ended_reason=ended_reason, has_replays=has_replays, flagged=flagged)
         with self._db.session("counting calls") as session:
             return session.scalar(select(func.count(CallRow.id)).where(*where)) or 0
 
@@ -293,7 +302,6 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "snapshot_id": snapshot_id,
         "content_sha256": sha,
         "data": data,
-        "search_text": search_text(call),
         "updated_at": now,
     })
 
@@ -323,7 +331,10 @@ def _filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if q is not None and q.strip():
-        where.append(CallRow.search_text.contains(q.strip().lower(), autoescape=True))
+        # The text is lowercased on the way in, so no case folding at query time; the
+        # pattern's own % and _ are escaped (a literal substring).
+        where.append(CallRow.id.in_(select(CallSearchRow.call_pk).where(
+            CallSearchRow.text.contains(q.strip().lower(), autoescape=True))))
     for column, value in ((CallRow.provider, provider), (CallRow.agent_id, agent_id),
                           (CallRow.status, status), (CallRow.ended_reason, ended_reason)):
         if value is not None:
