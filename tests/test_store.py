@@ -43,8 +43,8 @@ from voicereplay.store.database import libpq_url
 from voicereplay.store.tables import Base, CallRow
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "blobs", "call_recordings", "call_search", "calls", "jobs",
-          "replays", "snapshots"}
+TABLES = {"alembic_version", "blobs", "call_data", "call_recordings", "call_search", "calls",
+          "jobs", "replays", "snapshots"}
 
 
 @pytest.fixture

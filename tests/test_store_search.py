@@ -94,10 +94,16 @@ def test_the_migration_fills_the_search_text_of_stored_calls(store: Store) -> No
     _fill(store)
     with store.engine.begin() as conn:  # as a store from before revision 0006 left them
         conn.execute(sa.text("update alembic_version set version_num = '0005_job_progress'"))
+        conn.execute(sa.text("alter table calls add column data json"))
+        conn.execute(sa.text("update calls set data = (select data from call_data "
+                             "where call_data.call_pk = calls.id)"))
+        conn.execute(sa.text("drop table call_data"))
         conn.execute(sa.text("drop table call_search"))
     url, root = store.url, store.artifacts.root
     store.close()
     with Store(url, root) as again:
+        assert again.get_call("call-refund-7f3a").turns[1].text.startswith("I want a REFUND")
+        assert again.count_calls() == 3
         assert ids(again.list_calls(q="order 4417")) == ["call-refund-7f3a"]
         assert ids(again.list_calls(q="+1555")) == ["call-refund-7f3a"]
 

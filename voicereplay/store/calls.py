@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from voicereplay.errors import ConfigError, NotStoredError, StoreError
 from voicereplay.models import Call, ProviderName
@@ -29,6 +29,7 @@ from voicereplay.store.recordings import RecordingRepository
 from voicereplay.store.snapshots import put_snapshot
 from voicereplay.store.tables import (
     BlobRow,
+    CallDataRow,
     CallRecordingRow,
     CallRow,
     CallSearchRow,
@@ -157,7 +158,7 @@ class CallRepository:
         if found is not None and (found.content_sha256, found.snapshot_id) == (sha, snapshot_id):
             return "unchanged"
         now = utcnow()
-        values = _row_values(call, sha, snapshot_id, now, data)
+        values = _row_values(call, sha, snapshot_id, now)
         if found is None:
             call_pk = session.scalars(
                 insert(CallRow)
@@ -168,15 +169,17 @@ class CallRepository:
             call_pk = found.id
             session.execute(update(CallRow).where(CallRow.id == call_pk).values(**values))
         self._recordings.replace(session, call_pk, call)
-        session.execute(delete(CallSearchRow).where(CallSearchRow.call_pk == call_pk))
-        session.execute(insert(CallSearchRow).values(
-            call_pk=call_pk, text=search_text(call).replace("\x00", "")))
+        for row, column in ((CallDataRow, {"data": data}),
+                            (CallSearchRow, {"text": search_text(call).replace("\x00", "")})):
+            session.execute(delete(row).where(row.call_pk == call_pk))
+            session.execute(insert(row).values(call_pk=call_pk, **column))
         return "created" if found is None else "updated"
 
     def get(self, call_id: str, provider: str | None = None) -> Call:
         """The stored call; ``call_id`` may be written ``provider:call_id``."""
         with self._db.session(f"reading call {call_id}") as session:
-            data = find_call(session, call_id, provider).data
+            data = session.scalars(select(CallDataRow.data).where(
+                CallDataRow.call_pk == find_call(session, call_id, provider).id)).one()
             return Call.model_validate(self._paths.resolved_recordings(data))
 
     def sha(self, call_id: str, provider: str) -> str | None:
@@ -243,7 +246,7 @@ class CallRepository:
             .offset(offset)
         )
         with self._db.session("listing calls") as session:
-            rows = session.scalars(query.options(defer(CallRow.data))).all()
+            rows = session.scalars(query).all()
             kinds = self._recordings.kinds(session, [r.id for r in rows])
             return [_summary(row, kinds.get(row.id, ())) for row in rows]
 
@@ -277,14 +280,14 @@ def search_text(call: Call) -> str:
     return "\n".join(parts).lower()
 
 
-def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
-                data: dict[str, Any]) -> dict[str, Any]:
+def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime
+                ) -> dict[str, Any]:
     """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at).
 
     Provider text is made to fit its column on every database: cut to the column's length
     (PostgreSQL enforces ``VARCHAR`` lengths, SQLite does not) and without NUL characters
-    (PostgreSQL text cannot hold them). These columns serve listing and filters; ``data`` keeps
-    the whole value.
+    (PostgreSQL text cannot hold them). These columns serve listing and filters; ``call_data``
+    keeps the whole call.
     """
     return _fit({
         "type": call.type,
@@ -301,7 +304,6 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "turn_count": sum(1 for t in call.turns if t.role in ("agent", "user")),
         "snapshot_id": snapshot_id,
         "content_sha256": sha,
-        "data": data,
         "updated_at": now,
     })
 
