@@ -1,5 +1,5 @@
 """One router per resource: JSON under ``/api/`` (``api_*``), audio and report files
-(``files``), and the pages (``pages_*``)."""
+(``files``), sign-in (``auth``), and the pages (``pages_*``)."""
 
 from fastapi import APIRouter
 
