@@ -215,6 +215,17 @@ def test_pages_redirect_to_the_sign_in_form_and_it_sets_a_signed_session(
     assert locked.get("/calls").status_code == 303
 
 
+def test_a_multipart_form_carries_its_csrf_field_through(locked: TestClient) -> None:
+    """The middleware reads the form to find csrf_token and hands the same body on: the
+    sign-in route still reads its fields (here sent as multipart/form-data)."""
+    csrf = csrf_of(locked)
+    fields = {"token": (None, TOKEN), "csrf_token": (None, csrf), "next": (None, "/calls")}
+    signed = locked.post("/signin", files=fields, headers={"Origin": "http://testserver"})
+    assert signed.status_code == 303 and SESSION_COOKIE in signed.cookies
+    forged = locked.post("/signin", files={**fields, "csrf_token": (None, "guess")})
+    assert forged.status_code == 403
+
+
 def test_sessions_cannot_be_forged_or_kept_forever(locked: TestClient) -> None:
     good = new_session(TOKEN)
     assert valid_session(TOKEN, good)
