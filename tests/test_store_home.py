@@ -103,6 +103,12 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
     # What a store written before 0003 holds: absolute paths, some under a home since moved.
     engine = sa.create_engine(url or f"sqlite:///{home / 'voicereplay.db'}")
     with engine.begin() as conn:
+        # Before 0006 the call was in calls.data, and there was no call_search.
+        conn.execute(sa.text("alter table calls add column data json"))
+        conn.execute(sa.text("update calls set data = (select data from call_data "
+                             "where call_data.call_pk = calls.id)"))
+        conn.execute(sa.text("drop table call_data"))
+        conn.execute(sa.text("drop table call_search"))
         conn.execute(sa.text("update blobs set path = :old || path"), {"old": "/gone/home/"})
         for name in ("calls", "replays"):
             table = sa.table(name, sa.column("id"), sa.column("data", sa.JSON))
@@ -110,7 +116,7 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
                 for rec in body["recordings"]:
                     rec["path"] = str(home / rec["path"])
                 conn.execute(table.update().where(table.c.id == row_id).values(data=body))
-        conn.execute(sa.text("drop table jobs"))  # 0004 and 0005 came later
+        conn.execute(sa.text("drop table jobs"))  # 0004, 0005 and 0006 came later
         conn.execute(sa.text("drop index ix_replays_job_id"))
         conn.execute(sa.text("alter table replays drop column job_id"))
         conn.execute(sa.text("update alembic_version set version_num = '0002_replays'"))
@@ -120,10 +126,10 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
         moved = store.get_call(call.call_id, call.provider)
         assert sorted(local_recordings(moved.recordings)) == KINDS
     assert _db_rows(home, "select version_num from alembic_version", url) == [
-        ("0005_job_progress",)]
+        ("0006_call_search",)]
     paths = [p for (p,) in _db_rows(home, "select path from blobs", url)]
     assert len(paths) == 4 and all(p.startswith("artifacts/blobs/") for p in paths)
-    stored = (_db_rows(home, "select data from calls", url)
+    stored = (_db_rows(home, "select data from call_data", url)
               + _db_rows(home, "select data from replays", url))
     for (data,) in stored:
         text = data if isinstance(data, str) else json.dumps(data)  # PostgreSQL decodes json

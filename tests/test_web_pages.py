@@ -251,7 +251,7 @@ def test_the_job_page_polls_until_the_job_completes_then_opens_the_comparison(
 def test_the_calls_list_filters_and_pages(site: Site) -> None:
     from datetime import timedelta
 
-    from voicereplay.pipeline.listing import STORE_FILTERS, CallFilters, list_calls
+    from voicereplay.pipeline.listing import CallFilters, list_calls
 
     call = site.store.get_call(DEMO_CALL)
     assert call.started_at is not None
@@ -278,9 +278,17 @@ def test_the_calls_list_filters_and_pages(site: Site) -> None:
     assert [c.call_id for c in first.calls + second.calls] == [DEMO_CALL, "older-call-0001"]
     assert CallFilters(provider="vapi", q="4417", page=2).query(page=3) == \
         "q=4417&provider=vapi&page=3"
-    later = ("q", "ended_reason", "has_replays", "flagged")  # the store's newer filters
-    every = CallFilters(q="4417", ended_reason="x", has_replays="yes", flagged="yes")
-    assert list_calls(site.store, every).ignored == [f for f in later if f not in STORE_FILTERS]
+    spoken = site.client.get("/calls", params={"q": "HEADPHONES"}).text  # transcript text
+    assert DEMO_CALL in spoken and "older-call-0001" in spoken  # the copy says it too
+    by_id = site.client.get("/calls", params={"q": "older-call"}).text
+    assert "older-call-0001" in by_id and DEMO_CALL not in by_id
+    reason = call.ended_reason or ""
+    assert reason and DEMO_CALL in site.client.get("/calls",
+                                                   params={"ended_reason": reason}).text
+    replayed = site.client.get("/calls", params={"has_replays": "yes"}).text
+    assert DEMO_CALL in replayed and "older-call-0001" not in replayed  # site holds a replay
+    flagged = site.client.get("/calls", params={"flagged": "yes"}).text
+    assert DEMO_CALL in flagged  # its analysis failed
 
 
 def test_importing_from_the_page_says_what_went_wrong(site: Site) -> None:

@@ -21,6 +21,7 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     ├── StoreError                  the database or the artifacts dir failed
     │   └── NotStoredError          a call/snapshot the user named is not in the store
     ├── OverrideError               an override that does not fit the snapshot
+    ├── JobStateError               a job's state does not allow it (cancel a finished job)
     └── SimulationError             a replay could not run
         └── StageError              an STT/LLM/TTS backend failed (``retryable`` for 429s,
             │                       timeouts and the like)
@@ -34,6 +35,7 @@ __all__ = [
     "CallNotEnded",
     "ConfigError",
     "Interrupted",
+    "JobStateError",
     "NotFoundError",
     "NotStoredError",
     "OverrideError",
@@ -87,7 +89,14 @@ class UnknownFormatError(PayloadError):
 
 class OverrideError(VoiceReplayError):
     exit_code = 2
-    http_status = 400
+    http_status = 422
+
+
+class JobStateError(VoiceReplayError):
+    """Cancel a job that has finished, retry one that has not failed: a conflict (409)."""
+
+    exit_code = 2
+    http_status = 409
 
 
 class ProviderError(VoiceReplayError):

@@ -3,11 +3,12 @@ error handlers; it holds no logic of its own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from voicereplay import __version__
 from voicereplay.config import Settings
@@ -15,15 +16,19 @@ from voicereplay.pipeline.queue import JobQueue
 from voicereplay.store import Store
 from voicereplay.web.errors import install_error_handlers
 from voicereplay.web.routes import ROUTERS
+from voicereplay.web.security import SecurityMiddleware
 from voicereplay.web.templating import STATIC
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None,
-               worker: bool = False, concurrency: int = 3) -> FastAPI:
+               worker: bool = False, concurrency: int = 3,
+               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
     """The web app over ``settings``' store. ``worker``: run an embedded job worker
-    (``concurrency`` threads) while the app runs."""
+    (``concurrency`` threads) while the app runs. ``allowed_hosts``: answer only requests whose
+    ``Host`` is one of these (``serve`` sets the loopback names for an app without a token, so
+    a site that rebinds its DNS name to 127.0.0.1 cannot reach it); None: any host."""
     settings = settings or Settings.from_env()
     store = store or Store.from_settings(settings)
 
@@ -47,6 +52,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.state.store = store
     app.state.queue = JobQueue(store, settings)
     install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware, api_token=settings.api_token)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)

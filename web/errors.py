@@ -1,5 +1,6 @@
-"""Errors at the web boundary: JSON ``{"error": {"type", "message"}}`` under ``/api/``, an error
-page elsewhere — the status from the error tree (:mod:`voicereplay.errors`), never a traceback.
+"""Errors at the web boundary: JSON ``{"error": {"type", "message"}}`` under ``/api/`` and
+``/files/``, an error page elsewhere — the status from the error tree
+(:mod:`voicereplay.errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ HINTS = {
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
-        "accept", "")
+    return request.url.path.startswith(("/api/", "/files/")) or "application/json" in \
+        request.headers.get("accept", "")
 
 
 def error_response(request: Request, status: int, kind: str, message: str) -> Response:

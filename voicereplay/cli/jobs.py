@@ -176,12 +176,11 @@ def jobs_cancel(
     job_id: Annotated[str, typer.Argument(help="Job id (or a prefix of 6+ characters).")],
 ) -> None:
     """Cancel a pending or running job (a running attempt's result is then discarded)."""
+    from voicereplay.pipeline.job_control import cancel_job
+
     store = open_store()
     job = store.jobs.get(job_id)
-    cancelled = store.jobs.cancel(job.id)
-    if cancelled is None:
-        raise ConfigError(f"job {job.id[:12]} is {job.status}; only pending or running jobs "
-                          "can be cancelled")
+    cancel_job(store, job.id)
     out.print(Text(f"cancelled job {job.id[:12]} (was {job.status})"))
 
 
@@ -191,14 +190,11 @@ def jobs_retry(
     job_id: Annotated[str, typer.Argument(help="Job id (or a prefix of 6+ characters).")],
 ) -> None:
     """Run a failed or cancelled job again, with all its attempts."""
+    from voicereplay.pipeline.job_control import retry_job
     from voicereplay.pipeline.queue import JobQueue
 
     store = open_store()
-    job = store.jobs.get(job_id)
-    retried = JobQueue(store, settings()).retry(job.id)
-    if retried is None:
-        raise ConfigError(f"job {job.id[:12]} is {job.status}; only failed or cancelled jobs "
-                          "can be retried")
+    job = retry_job(JobQueue(store, settings()), job_id)
     out.print(Text(f"job {job.id[:12]} is pending again; a worker will run it "
                    "(`voicereplay worker`)"))
 

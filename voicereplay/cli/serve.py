@@ -13,6 +13,8 @@ from voicereplay.errors import ConfigError
 
 __all__ = ["serve"]
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]", "*.localhost")
+
 
 def _loopback(host: str) -> bool:
     if host == "localhost":
@@ -45,7 +47,13 @@ def serve(
         raise ConfigError(f"refusing to listen on {host} without VOICEREPLAY_API_TOKEN: anyone "
                           "who can reach it could read every call; set a token, or pass "
                           "--insecure on a trusted network")
-    app = create_app(config, worker=not no_worker, concurrency=concurrency)
+    # An open app answers its loopback names only: a page whose DNS name is rebound to
+    # 127.0.0.1 (same origin to the browser) would otherwise read and change everything.
+    hosts = None if config.api_token or insecure else [*LOOPBACK_NAMES, host]
+    app = create_app(config, worker=not no_worker, concurrency=concurrency,
+                     allowed_hosts=hosts)
+    guard = "sign-in with VOICEREPLAY_API_TOKEN" if config.api_token else "open: no API token"
     err.print(Text(f"voicereplay on http://{host}:{port}/ "
-                   f"({'no worker' if no_worker else f'embedded worker, {concurrency} threads'})"))
+                   f"({'no worker' if no_worker else f'embedded worker, {concurrency} threads'}"
+                   f"; {guard})"))
     uvicorn.run(app, host=host, port=port, log_level="warning")

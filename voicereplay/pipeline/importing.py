@@ -23,7 +23,7 @@ from voicereplay.recording_check import recording_problem, transcript_end
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
-__all__ = ["ImportOutcome", "import_calls", "open_provider"]
+__all__ = ["ImportOutcome", "import_by_ids", "import_calls", "open_provider"]
 
 Status = Literal["created", "updated", "unchanged", "failed"]
 _WITHOUT_IT = "the call is imported without it (a scripted replay synthesizes the caller)"
@@ -132,6 +132,15 @@ def import_calls(
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             finish(done)
     return outcomes
+
+
+def import_by_ids(store: Store, settings: Settings, provider: str, call_ids: Iterable[str],
+                  *, base_url: str | None = None) -> list[ImportOutcome]:
+    """Import these calls from a provider API with the settings' key (the web app's import):
+    one outcome per id, failures included."""
+    with open_provider(provider, settings, base_url=base_url) as source:
+        return import_calls(store, source, list(call_ids),
+                            concurrency=settings.download_concurrency)
 
 
 # -- internals ----------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """The calls list's search and filters, as one model the page and its links share.
 
 :class:`CallFilters` holds what a person typed (text, as in the query string) and turns it into
-the store's filters. :data:`STORE_FILTERS` names the filters the store takes today: every other
-field is kept in the form and its links, and is passed on as soon as its name is added here
-(the one place to extend when the store learns a filter).
+the store's filters (``store.calls.list``/``count``: search, provider, agent, dates, analysis,
+ended reason, has replays, flagged).
 """
 
 from __future__ import annotations
@@ -18,13 +17,9 @@ from voicereplay.errors import ConfigError
 from voicereplay.store import Store
 from voicereplay.store.calls import CallSummary
 
-__all__ = ["PAGE_SIZE", "STORE_FILTERS", "CallFilters", "CallPage", "list_calls"]
+__all__ = ["PAGE_SIZE", "CallFilters", "CallPage", "list_calls"]
 
 PAGE_SIZE = 50
-# The filters the store's calls.list/count accept now; add q, ended_reason, has_replays and
-# flagged here once the store takes them.
-STORE_FILTERS: tuple[str, ...] = ("provider", "agent_id", "since", "until", "success")
-
 
 class CallFilters(BaseModel):
     """The calls list's query string: all text, empty for "any"."""
@@ -59,13 +54,6 @@ class CallFilters(BaseModel):
                 typed[name] = value == "yes"
         return typed
 
-    def store_filters(self) -> dict[str, Any]:
-        return {k: v for k, v in self.values().items() if k in STORE_FILTERS}
-
-    def unsupported(self) -> list[str]:
-        """Filters set that the store does not take yet (the page says they were ignored)."""
-        return [k for k in self.values() if k not in STORE_FILTERS]
-
     def query(self, **changes: Any) -> str:
         """This query string with ``changes`` (a page link), without the empty fields."""
         data = {**self.model_dump(), **changes}
@@ -92,15 +80,13 @@ class CallPage(BaseModel):
     total: int
     page: int
     pages: int
-    ignored: list[str]
 
 
 def list_calls(store: Store, filters: CallFilters, *, page_size: int = PAGE_SIZE) -> CallPage:
     """One page of stored calls matching ``filters``, newest first."""
-    wanted = filters.store_filters()
+    wanted = filters.values()
     total = store.calls.count(**wanted)
     pages = max(1, -(-total // page_size))
     page = min(max(1, filters.page), pages)
     calls = store.calls.list(**wanted, limit=page_size, offset=(page - 1) * page_size)
-    return CallPage(calls=calls, total=total, page=page, pages=pages,
-                    ignored=filters.unsupported())
+    return CallPage(calls=calls, total=total, page=page, pages=pages)

@@ -1,4 +1,4 @@
-"""Stored calls: the ``calls`` table, idempotent saves, listing and lookups by id.
+"""Stored calls: the ``calls`` table, idempotent saves, search and filtered listing, lookups.
 
 Saving is idempotent: a call is stored with the sha256 of its canonical JSON (provider fields
 that change on every fetch and where a downloaded file happens to live left out), and saving the
@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from voicereplay.errors import ConfigError, NotStoredError, StoreError
 from voicereplay.models import Call, ProviderName
@@ -27,9 +27,18 @@ from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.database import Database
 from voicereplay.store.recordings import RecordingRepository
 from voicereplay.store.snapshots import put_snapshot
-from voicereplay.store.tables import CallRow, utcnow
+from voicereplay.store.tables import (
+    BlobRow,
+    CallDataRow,
+    CallRecordingRow,
+    CallRow,
+    CallSearchRow,
+    ReplayRow,
+    utcnow,
+)
 
-__all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call"]
+__all__ = ["CallRepository", "CallSummary", "SaveResult", "content_sha256", "find_call",
+           "search_text"]
 
 SaveResult = Literal["created", "updated", "unchanged"]
 PROVIDERS: tuple[str, ...] = get_args(ProviderName)
@@ -149,7 +158,7 @@ class CallRepository:
         if found is not None and (found.content_sha256, found.snapshot_id) == (sha, snapshot_id):
             return "unchanged"
         now = utcnow()
-        values = _row_values(call, sha, snapshot_id, now, data)
+        values = _row_values(call, sha, snapshot_id, now)
         if found is None:
             call_pk = session.scalars(
                 insert(CallRow)
@@ -160,12 +169,17 @@ class CallRepository:
             call_pk = found.id
             session.execute(update(CallRow).where(CallRow.id == call_pk).values(**values))
         self._recordings.replace(session, call_pk, call)
+        for row, column in ((CallDataRow, {"data": data}),
+                            (CallSearchRow, {"text": search_text(call).replace("\x00", "")})):
+            session.execute(delete(row).where(row.call_pk == call_pk))
+            session.execute(insert(row).values(call_pk=call_pk, **column))
         return "created" if found is None else "updated"
 
     def get(self, call_id: str, provider: str | None = None) -> Call:
         """The stored call; ``call_id`` may be written ``provider:call_id``."""
         with self._db.session(f"reading call {call_id}") as session:
-            data = find_call(session, call_id, provider).data
+            data = session.scalars(select(CallDataRow.data).where(
+                CallDataRow.call_pk == find_call(session, call_id, provider).id)).one()
             return Call.model_validate(self._paths.resolved_recordings(data))
 
     def sha(self, call_id: str, provider: str) -> str | None:
@@ -177,24 +191,53 @@ class CallRepository:
                 )
             )
 
+    def recording_file(self, call_id: str, provider: str, kind: str) -> str | None:
+        """The local file of the call's ``kind`` recording, from the recordings table alone
+        (the call itself is not read: this serves every seek of an audio player); None when
+        the call, or its downloaded recording of that kind, is not stored."""
+        query = (select(BlobRow.path)
+                 .join(CallRecordingRow, CallRecordingRow.sha256 == BlobRow.sha256)
+                 .join(CallRow, CallRow.id == CallRecordingRow.call_pk)
+                 .where(CallRow.provider == provider, CallRow.call_id == call_id,
+                        CallRecordingRow.kind == kind))
+        with self._db.session(f"reading call {provider}:{call_id}") as session:
+            return self._paths.resolved(session.scalar(query))
+
     def snapshot_id(self, session: Session, call_id: str, provider: str | None) -> str | None:
         return find_call(session, call_id, provider).snapshot_id
 
     def list(
         self,
         *,
+        q: str | None = None,
         provider: str | None = None,
         agent_id: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         success: bool | None = None,
+        ended_reason: str | None = None,
+        has_replays: bool | None = None,
+        flagged: bool | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[CallSummary]:
-        """Stored calls newest first (by ``started_at``, calls without one last), started in
-        ``[since, until)``; ``limit=None`` lists all."""
-        where = _filters(provider, agent_id, status, since, until, success)
+        """Stored calls newest first (by ``started_at``, calls without one last); ``limit=None``
+        lists all. Every filter left None is not applied:
+
+        - ``q``: a case-insensitive substring of the call id, the customer's number or the
+          text of a spoken turn;
+        - ``provider``, ``agent_id``, ``status``, ``ended_reason``: equal to;
+        - ``since``, ``until``: started in ``[since, until)`` (naive datetimes are UTC);
+        - ``success``: the analysis' success evaluation is this (calls without one match
+          neither True nor False);
+        - ``flagged``: True — the analysis says the call failed (``success`` False); False —
+          it does not (succeeded or not evaluated);
+        - ``has_replays``: the call has (True) or has no (False) stored replay.
+        """
+        where = _filters(q=q, provider=provider, agent_id=agent_id,
+                         status=status, since=since, until=until, success=success,
+                         ended_reason=ended_reason, has_replays=has_replays, flagged=flagged)
         query = (
             select(CallRow)
             .where(*where)
@@ -203,34 +246,48 @@ class CallRepository:
             .offset(offset)
         )
         with self._db.session("listing calls") as session:
-            rows = session.scalars(query.options(defer(CallRow.data))).all()
+            rows = session.scalars(query).all()
             kinds = self._recordings.kinds(session, [r.id for r in rows])
             return [_summary(row, kinds.get(row.id, ())) for row in rows]
 
     def count(
         self,
         *,
+        q: str | None = None,
         provider: str | None = None,
         agent_id: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         success: bool | None = None,
+        ended_reason: str | None = None,
+        has_replays: bool | None = None,
+        flagged: bool | None = None,
     ) -> int:
         """How many calls :meth:`list` would give with these filters and no limit."""
-        where = _filters(provider, agent_id, status, since, until, success)
+        where = _filters(q=q, provider=provider, agent_id=agent_id,
+                         status=status, since=since, until=until, success=success,
+                         ended_reason=ended_reason, has_replays=has_replays, flagged=flagged)
         with self._db.session("counting calls") as session:
             return session.scalar(select(func.count(CallRow.id)).where(*where)) or 0
 
 
-def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
-                data: dict[str, Any]) -> dict[str, Any]:
+def search_text(call: Call) -> str:
+    """What ``q`` searches in: the call id, the customer's number and the spoken turns,
+    lowercased here (SQLite's ``lower()`` folds ASCII only)."""
+    parts = [call.call_id, call.customer_number or ""]
+    parts += [t.text for t in call.turns if t.role in ("agent", "user") and t.text]
+    return "\n".join(parts).lower()
+
+
+def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime
+                ) -> dict[str, Any]:
     """The ``calls`` columns for ``call`` (all but provider, call_id and imported_at).
 
     Provider text is made to fit its column on every database: cut to the column's length
     (PostgreSQL enforces ``VARCHAR`` lengths, SQLite does not) and without NUL characters
-    (PostgreSQL text cannot hold them). These columns serve listing and filters; ``data`` keeps
-    the whole value.
+    (PostgreSQL text cannot hold them). These columns serve listing and filters; ``call_data``
+    keeps the whole call.
     """
     return _fit({
         "type": call.type,
@@ -247,7 +304,6 @@ def _row_values(call: Call, sha: str, snapshot_id: str | None, now: datetime,
         "turn_count": sum(1 for t in call.turns if t.role in ("agent", "user")),
         "snapshot_id": snapshot_id,
         "content_sha256": sha,
-        "data": data,
         "updated_at": now,
     })
 
@@ -263,26 +319,41 @@ def _fit(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _filters(
+    *,
+    q: str | None,
     provider: str | None,
     agent_id: str | None,
     status: str | None,
     since: datetime | None,
     until: datetime | None,
     success: bool | None,
+    ended_reason: str | None,
+    has_replays: bool | None,
+    flagged: bool | None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
-    if provider is not None:
-        where.append(CallRow.provider == provider)
-    if agent_id is not None:
-        where.append(CallRow.agent_id == agent_id)
-    if status is not None:
-        where.append(CallRow.status == status)
+    if q is not None and q.strip():
+        # The text is lowercased on the way in, so no case folding at query time; the
+        # pattern's own % and _ are escaped (a literal substring).
+        where.append(CallRow.id.in_(select(CallSearchRow.call_pk).where(
+            CallSearchRow.text.contains(q.strip().lower(), autoescape=True))))
+    for column, value in ((CallRow.provider, provider), (CallRow.agent_id, agent_id),
+                          (CallRow.status, status), (CallRow.ended_reason, ended_reason)):
+        if value is not None:
+            where.append(column == value)
     if since is not None:
         where.append(CallRow.started_at >= since)
     if until is not None:
         where.append(CallRow.started_at < until)
     if success is not None:
         where.append(CallRow.success == success)
+    if flagged is True:
+        where.append(CallRow.success.is_(False))
+    elif flagged is False:
+        where.append(or_(CallRow.success.is_(None), CallRow.success.is_(True)))
+    if has_replays is not None:
+        replayed = exists().where(ReplayRow.call_pk == CallRow.id)
+        where.append(replayed if has_replays else ~replayed)
     return where
 
 

@@ -86,19 +86,27 @@ class Store:
     def call_sha(self, call_id: str, provider: str) -> str | None:
         return self.calls.sha(call_id, provider)
 
-    def list_calls(self, *, provider: str | None = None, agent_id: str | None = None,
-                   status: str | None = None, since: datetime | None = None,
-                   until: datetime | None = None, success: bool | None = None,
+    def list_calls(self, *, q: str | None = None, provider: str | None = None,
+                   agent_id: str | None = None, status: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   success: bool | None = None, ended_reason: str | None = None,
+                   has_replays: bool | None = None, flagged: bool | None = None,
                    limit: int | None = 50, offset: int = 0) -> list[CallSummary]:
-        return self.calls.list(provider=provider, agent_id=agent_id, status=status,
-                               since=since, until=until, success=success, limit=limit,
-                               offset=offset)
+        """Stored calls, newest first, filtered (see :meth:`CallRepository.list`)."""
+        return self.calls.list(q=q, provider=provider, agent_id=agent_id, status=status,
+                               since=since, until=until, success=success,
+                               ended_reason=ended_reason, has_replays=has_replays,
+                               flagged=flagged, limit=limit, offset=offset)
 
-    def count_calls(self, *, provider: str | None = None, agent_id: str | None = None,
-                    status: str | None = None, since: datetime | None = None,
-                    until: datetime | None = None, success: bool | None = None) -> int:
-        return self.calls.count(provider=provider, agent_id=agent_id, status=status,
-                                since=since, until=until, success=success)
+    def count_calls(self, *, q: str | None = None, provider: str | None = None,
+                    agent_id: str | None = None, status: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None,
+                    success: bool | None = None, ended_reason: str | None = None,
+                    has_replays: bool | None = None, flagged: bool | None = None) -> int:
+        return self.calls.count(q=q, provider=provider, agent_id=agent_id, status=status,
+                                since=since, until=until, success=success,
+                                ended_reason=ended_reason, has_replays=has_replays,
+                                flagged=flagged)
 
     def save_snapshot(self, snapshot: AgentSnapshot) -> str:
         return self.snapshots.save(snapshot)

@@ -30,8 +30,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "BlobRow",
+    "CallDataRow",
     "CallRecordingRow",
     "CallRow",
+    "CallSearchRow",
     "JobRow",
     "OutsideText",
     "ReplayRow",
@@ -129,9 +131,32 @@ class CallRow(Base):
     turn_count: Mapped[int] = mapped_column(Integer)  # spoken turns: agent + user
     snapshot_id: Mapped[str | None] = mapped_column(ForeignKey("snapshots.id"))
     content_sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole Call, raw included
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallDataRow(Base):
+    """The whole stored call (raw payload included), beside its ``calls`` row: the calls
+    table keeps only what listing and filters read, so scanning it stays cheap."""
+
+    __tablename__ = "call_data"
+
+    call_pk: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class CallSearchRow(Base):
+    """What the calls list's search (``q``) looks in: the call's id, customer number and spoken
+    transcript, lowercased. A table of its own, so a search scans these few bytes per call."""
+
+    __tablename__ = "call_search"
+
+    call_pk: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
 
 
 class CallRecordingRow(Base):

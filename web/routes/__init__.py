@@ -1,5 +1,5 @@
 """One router per resource: JSON under ``/api/`` (``api_*``), audio and report files
-(``files``), and the pages (``pages_*``)."""
+(``files``), sign-in (``auth``), and the pages (``pages_*``)."""
 
 from fastapi import APIRouter
 
@@ -7,6 +7,7 @@ from voicereplay.web.routes import (
     api_calls,
     api_jobs,
     api_replays,
+    auth,
     files,
     pages_calls,
     pages_replays,
@@ -20,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     api_replays.router,
     api_jobs.router,
     files.router,
+    auth.router,
     pages_calls.router,
     pages_replays.router,
     waveforms.router,
