@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -130,8 +131,10 @@ def _pg_ready(bin_dir: Path, port: int) -> bool:
                           check=False).returncode == 0
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on a free port in a temporary directory, stopped and removed on
+    exit (the ``postgres_server`` fixture; bench/jobs.py starts one the same way)."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         _missing("PostgreSQL (/usr/lib/postgresql/*/bin/initdb)")
@@ -163,6 +166,12 @@ def postgres_server() -> Iterator[PostgresServer]:
                                               "-m", "fast", "-w", "stop"]),
                            capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
