@@ -209,6 +209,9 @@ def worker(
     lease: Annotated[float | None, typer.Option(
         min=1, help="Seconds a job attempt holds its job between heartbeats (default: "
                     "VOICEREPLAY_JOB_LEASE or 60).")] = None,
+    poll: Annotated[float, typer.Option(
+        min=0.05, max=60, help="Longest wait between looks at an empty SQLite queue, seconds.")]
+    = 0.25,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every task.")] = False,
 ) -> None:
     """Run background replay jobs until SIGTERM or Ctrl-C."""
@@ -221,7 +224,7 @@ def worker(
         for quiet in ("huey", "alembic"):
             logging.getLogger(quiet).setLevel(logging.WARNING)
     load_plugins(plugin or [])
-    code = run_worker(settings(), WorkerOptions(concurrency=concurrency, lease=lease),
+    code = run_worker(settings(), WorkerOptions(concurrency=concurrency, lease=lease, poll=poll),
                       ready=lambda line: err.print(Text(line)))
     if code:
         error_line("the worker stopped with an error")

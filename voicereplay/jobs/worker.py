@@ -38,7 +38,9 @@ log = logging.getLogger("voicereplay.worker")
 class WorkerOptions:
     concurrency: int = 3
     lease: float | None = None  # seconds; None: settings.job_lease
-    poll: float = 1.0  # the longest wait between looks at an empty SQLite queue, seconds
+    # The longest wait between looks at an empty SQLite queue, seconds: a job submitted to an
+    # idle worker waits up to this long (bench/jobs.py; PostgreSQL and Redis wake at once).
+    poll: float = 0.25
 
 
 class _Consumer(Consumer):
@@ -106,7 +108,8 @@ class EmbeddedWorker:
         self.worker = Worker(settings, lease=lease)
         self.queue = JobQueue(store, settings, worker=self.worker)
         self._consumer = _Embedded(self.queue.huey, workers=concurrency, worker_type="thread",
-                                   periodic=True, max_delay=1.0, check_worker_health=False,
+                                   periodic=True, max_delay=WorkerOptions.poll,
+                                   check_worker_health=False,
                                    on_stop=self.worker.stopping.set)
 
     def start(self) -> None:
