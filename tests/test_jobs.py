@@ -339,3 +339,22 @@ def test_a_call_still_in_progress_is_retried_until_it_has_ended(
         assert second.status == "completed" and second.job is not None
         assert second.job.attempt == 2
         assert store.get_call(DEMO_CALL).status == ended["status"]  # the stored copy updated
+
+
+def test_the_configured_llm_key_only_goes_to_the_configured_endpoint() -> None:
+    """A job or a web form may name any LLM URL; the server's VOICEREPLAY_LLM_API_KEY must not
+    follow it there."""
+    from voicereplay.pipeline.calling import replay_options
+    from voicereplay.pipeline.request import Secrets
+
+    settings = Settings.from_env({"VOICEREPLAY_LLM_BASE_URL": "https://llm.example/v1",
+                                  "VOICEREPLAY_LLM_API_KEY": "sk-server"})
+
+    def key(url: str | None) -> str | None:
+        return replay_options(demo_request(llm=None, llm_base_url=url), settings,
+                              Secrets()).llm_api_key
+
+    assert key(None) == "sk-server" and key("https://llm.example/v1/") == "sk-server"
+    assert key("https://attacker.example/v1") is None
+    assert replay_options(demo_request(llm_base_url="https://other.example/v1"), settings,
+                          Secrets(llm_api_key="sk-mine")).llm_api_key == "sk-mine"

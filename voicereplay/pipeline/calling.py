@@ -30,6 +30,7 @@ from voicereplay.pipeline.comparing import compare_replay
 from voicereplay.pipeline.importing import import_calls, open_provider
 from voicereplay.pipeline.replaying import ReplayOptions, replay_call
 from voicereplay.pipeline.request import CallRef, ReplayRequest, ReportOptions, Secrets
+from voicereplay.simulate.llm_endpoints import same_url
 from voicereplay.snapshot import AgentSnapshot, diff
 from voicereplay.store import Store
 
@@ -129,11 +130,17 @@ def _base_snapshot(store: Store, call: Call) -> AgentSnapshot:
 
 def replay_options(request: ReplayRequest, settings: Settings, secrets: Secrets
                    ) -> ReplayOptions:
-    """The engine's options for ``request`` (keys from ``secrets``, else the settings)."""
+    """The engine's options for ``request`` (keys from ``secrets``, else the settings). The
+    configured ``VOICEREPLAY_LLM_API_KEY`` only goes to the configured endpoint: a request (a
+    job, a web form) naming another URL gets no key from the settings."""
+    url = request.llm_base_url or settings.llm_base_url
+    configured = url is not None and settings.llm_base_url is not None and same_url(
+        settings.llm_base_url, url)
     return ReplayOptions(
         mode=request.mode, model=request.model,
-        llm_base_url=request.llm_base_url or settings.llm_base_url,
-        llm_api_key=secrets.llm_api_key or settings.llm_api_key,
+        llm_base_url=url,
+        llm_api_key=secrets.llm_api_key or (settings.llm_api_key if configured or url is None
+                                            else None),
         seed=request.seed, runs=request.runs, live_tools=request.live_tools,
         tool_mocks=dict(request.tool_mocks), stt_model=request.stt_model,
         llm=request.llm, stt=request.stt, tts=request.tts, caller_tts=request.caller_tts,

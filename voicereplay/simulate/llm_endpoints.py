@@ -104,7 +104,7 @@ def resolve_llm(
         # A provider's key goes only to the provider's own URL (or to the Azure resource the
         # user names), never to an arbitrary server.
         own = endpoint is not None and endpoint.key_env is not None and (
-            endpoint.base_url is None or _same_url(endpoint.base_url, base_url))
+            endpoint.base_url is None or same_url(endpoint.base_url, base_url))
         if own and endpoint is not None:
             _require_key(endpoint, api_key, env, described, "pass --llm-api-key KEY")
         return "openai-compatible", _options(
@@ -174,7 +174,8 @@ def _describe(model: ModelConfig) -> str:
     return "/".join(p for p in (model.provider, model.name) if p) or "unset"
 
 
-def _same_url(a: str | None, b: str) -> bool:
+def same_url(a: str | None, b: str) -> bool:
+    """Do ``a`` and ``b`` name the same Chat Completions endpoint?"""
     return a is not None and a.rstrip("/") == b.rstrip("/").removesuffix("/chat/completions")
 
 
