@@ -1,24 +1,27 @@
 """Benchmark: server time of the web app's pages, JSON and audio with a large store.
 
-    python bench/web.py                          # 10,000 calls, 1,000 replays, 100 requests
-    python bench/web.py --requests 200 --rebuild
+    python bench/web.py          # 10,000 calls, 1,000 replays; 3 runs of 100 requests each
+    python bench/web.py --requests 200 --runs 1 --rebuild
 
 The store (SQLite, under /tmp, kept between runs and rebuilt when this script's BUILD stamp or
 the newest migration changes, or with --rebuild) is made from the demo call: it is imported
 once and replayed once with the fake backends of tests/fakes (no model is loaded); then N-1
 copies of the call are saved through ``store.save_call`` (new ids, start times, providers,
 ended reasons, analysis results, numbers, and "headphones" swapped for other products in a
-third of them) and R-1 copies of the replay through ``store.replays.save`` (new ids, pointing
-at every 10th call, each its own batch of one run, sharing the first replay's audio and
-report files).
+third of them) and R-1 copies of the replay through ``store.replays.save`` (new ids; four join
+the first replay's batch, as ``--runs 5`` would; the others point at every 10th call, each its
+own batch of one run; all share the first replay's audio and report files).
 
 Every request goes to ``create_app`` in this process through ``httpx.ASGITransport``; the time
 is ``time.perf_counter()`` around ``await client.get(...)``: routing, middleware, the
 route, the store, templates and the response body — the ASGI stack, but no TCP and no uvicorn.
-Each endpoint gets --warmup requests first, then --requests timed ones, cycling through
-different calls and replays. One page is also timed over real HTTP (``voicereplay serve``
-in its own process on 127.0.0.1, one keep-alive httpx client) to show what TCP and uvicorn add.
-Prints a Markdown table for BENCHMARKS.md.
+Each endpoint gets --warmup requests first, then --requests timed ones, cycling through 50
+calls and 50 single-run replays picked at random; --runs rounds go over every endpoint. One
+page is also timed over real HTTP (``voicereplay serve`` in its own process on 127.0.0.1, one
+keep-alive httpx client) to show what TCP and uvicorn add. "Others' cores" is the CPU other
+processes used while an endpoint was timed (from /proc; this is a shared 2-core machine).
+Prints a Markdown table for BENCHMARKS.md: median and p95 of all runs' requests together, and
+the spread of each run's p95.
 """
 
 from __future__ import annotations
