@@ -45,7 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-BUILD = 2  # bump when the way the store is built changes
+BUILD = 3  # bump when the way the store is built changes
 DEMO_CALL = "dfed92e7-b86e-5139-835c-d451a4f9d515"
 BATCH = 5  # runs in the one batch of several replays
 AIM_MS = 100.0
@@ -95,8 +95,9 @@ def build(home: Path, calls: int, replays: int) -> None:
             "ended_at": demo.ended_at - timedelta(minutes=17 * i),
             "ended_reason": ENDED[i % len(ENDED)],
             "customer_number": f"+1415555{i:04d}",
-            "analysis": demo.analysis.model_copy(update={"success": (True, False, None)[i % 3]}),
-            "turns": turns[PRODUCTS[i % 3]],
+            "analysis": demo.analysis.model_copy(
+                update={"success": (True, False, None)[i // 3 % 3]}),
+            "turns": turns[PRODUCTS[i // 9 % 3]],  # independent of provider and success
         }), snapshot)
         keys.append((provider, call_id))
         if i % 1000 == 0:
