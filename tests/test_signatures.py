@@ -140,8 +140,9 @@ def test_vapi_hmac_defaults_sign_timestamp_dot_body_in_hex() -> None:
         verify_vapi(auth, BODY, {"x-timestamp": stamp}, now=NOW)
     with pytest.raises(WebhookAuthError, match="missing the x-timestamp"):
         verify_vapi(auth, BODY, {"x-signature": headers["x-signature"]}, now=NOW)
-    with pytest.raises(WebhookAuthError, match="not a number"):
-        verify_vapi(auth, BODY, {**headers, "x-timestamp": "yesterday"}, now=NOW)
+    for stamp in ("yesterday", "nan", "inf", "-inf"):  # nan would pass any skew check
+        with pytest.raises(WebhookAuthError, match="not a number"):
+            verify_vapi(auth, BODY, {**headers, "x-timestamp": stamp}, now=NOW)
 
 
 def test_vapi_hmac_refuses_old_and_future_timestamps() -> None:
@@ -199,6 +200,8 @@ def test_unsupported_settings_are_refused_when_read() -> None:
         VapiAuth("hmac", "hk", algorithm="md5")
     with pytest.raises(ValueError, match="empty"):
         VapiAuth("secret", "")
+    with pytest.raises(ValueError, match="not method, url"):
+        VapiAuth("hmac", "hk", payload_format="{method}.{url}.{body}")
 
 
 # -- configuration ----------------------------------------------------------------------------

@@ -171,6 +171,25 @@ def test_with_no_secret_configured_every_webhook_is_refused(tmp_path: Path) -> N
         assert events(store) == 0
 
 
+def test_an_oversized_body_is_refused_before_it_is_read(
+        client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicereplay.web.routes import webhooks
+
+    monkeypatch.setattr(webhooks, "MAX_BODY_BYTES", 1000)
+    body = json.dumps({"message": {"type": "status-update", "status": "ended",
+                                   "call": {"id": "c"}, "pad": "x" * 2000}}).encode()
+    assert "larger than" in error(post_vapi(client, body), 413)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        yield body[:600]
+        yield body[600:]
+
+    streamed = client.post("/webhooks/vapi", content=chunks(),
+                           headers={"X-Vapi-Secret": VAPI_SECRET})
+    assert "larger than" in error(streamed, 413)
+    assert events(store) == 0
+
+
 # -- Retell -----------------------------------------------------------------------------------
 def test_retell_call_ended_and_call_analyzed_are_both_stored_once(
         client: TestClient, store: Store) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -87,6 +88,10 @@ class VapiAuth:
             raise ValueError(f"unknown signature encoding {self.encoding!r}")
         if not self.secret:
             raise ValueError("the Vapi webhook secret is empty")
+        unknown = set(re.findall(r"{([^}]*)}", self.payload_format)) - {"timestamp", "body"}
+        if unknown:
+            raise ValueError(f"payload format {self.payload_format!r}: only {{timestamp}} and "
+                             f"{{body}} are supported, not {', '.join(sorted(unknown))}")
 
     @property
     def secret_header(self) -> str:
@@ -119,7 +124,9 @@ def _timestamp_seconds(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise WebhookAuthError(f"the timestamp header {raw[:40]!r} is not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise WebhookAuthError(f"the timestamp header {raw[:40]!r} is not a number")
     return value / 1000.0 if value > 1e11 else value
 
 

@@ -8,16 +8,34 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from voicereplay.pipeline.webhooks import receive
 from voicereplay.web.deps import SettingsDep, StoreDep
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a long call's end-of-call-report is a few MB
+
+
+async def _body(request: Request) -> bytes:
+    """The raw body, refused (413) once it passes :data:`MAX_BODY_BYTES` — read before the
+    signature can be checked, so an unsigned sender cannot make the server buffer more."""
+    too_big = HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 2**20} MB")
+    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _receive(provider: str, request: Request, store: Any, settings: Any
                    ) -> dict[str, Any]:
-    body = await request.body()
+    body = await _body(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     receipt = await run_in_threadpool(receive, provider, store, settings, body, headers)
     return receipt.as_json()
