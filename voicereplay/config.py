@@ -21,6 +21,14 @@ are read, so no command starts half-configured.
 | ``VOICEREPLAY_PLUGINS`` | modules that register backends, comma-separated | none |
 | ``VOICEREPLAY_JOB_ATTEMPTS`` | attempts a background job gets before it fails | 3 |
 | ``VAPI_API_KEY`` / ``RETELL_API_KEY`` | provider keys | none |
+| ``VOICEREPLAY_VAPI_WEBHOOK_SECRET`` | secret, token or HMAC key Vapi webhooks must carry | none |
+| ``VOICEREPLAY_VAPI_WEBHOOK_AUTH`` | ``secret`` (a header), ``bearer`` or ``hmac`` | secret |
+| ``VOICEREPLAY_VAPI_WEBHOOK_HEADER`` | header of the secret / bearer token | X-Vapi-Secret |
+| ``VOICEREPLAY_VAPI_WEBHOOK_HMAC_*`` | ``ALGORITHM`` (sha256, sha512), ``SIGNATURE_HEADER`` | |
+| | (x-signature), ``TIMESTAMP_HEADER`` (x-timestamp), ``PAYLOAD_FORMAT`` | |
+| | (``{timestamp}.{body}``), ``ENCODING`` (hex, base64), ``PREFIX`` (none), | |
+| | ``MAX_SKEW`` (seconds, 300) | |
+| ``VOICEREPLAY_RETELL_WEBHOOK_KEY`` | key Retell webhooks are signed with | RETELL_API_KEY |
 | ``VAPI_BASE_URL`` / ``RETELL_BASE_URL`` | provider API hosts | the public APIs |
 | ``OPENAI_API_KEY``, ``GROQ_API_KEY``, … | keys of LLM/TTS services (any ``*_API_KEY``) | none |
 
@@ -39,6 +47,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from voicereplay.errors import ConfigError
+from voicereplay.signatures import VapiAuth
 
 __all__ = ["Settings", "offline_model_hubs"]
 
@@ -109,6 +118,33 @@ def _redis_url(environ: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _vapi_webhook(environ: Mapping[str, str]) -> VapiAuth | None:
+    """The Vapi webhook authentication plan, or None when no secret is set."""
+    secret = _clean(environ, "VOICEREPLAY_VAPI_WEBHOOK_SECRET")
+    scheme = (_clean(environ, "VOICEREPLAY_VAPI_WEBHOOK_AUTH") or "secret").lower()
+    if scheme not in ("secret", "bearer", "hmac"):
+        raise ConfigError(f"VOICEREPLAY_VAPI_WEBHOOK_AUTH={scheme!r}: expected secret, bearer "
+                          "or hmac")
+    if secret is None:
+        return None
+    prefix = "VOICEREPLAY_VAPI_WEBHOOK_HMAC_"
+    options: dict[str, object] = {}
+    for key, name in (("algorithm", "ALGORITHM"), ("signature_header", "SIGNATURE_HEADER"),
+                      ("timestamp_header", "TIMESTAMP_HEADER"),
+                      ("payload_format", "PAYLOAD_FORMAT"), ("encoding", "ENCODING"),
+                      ("prefix", "PREFIX")):
+        raw = _clean(environ, prefix + name)
+        if raw is not None:
+            options[key] = raw.lower() if key in ("algorithm", "encoding") else raw
+    options["max_skew"] = _positive_float(environ, prefix + "MAX_SKEW", 300.0)
+    try:
+        return VapiAuth(scheme=scheme, secret=secret,  # type: ignore[arg-type]
+                        header=_clean(environ, "VOICEREPLAY_VAPI_WEBHOOK_HEADER"),
+                        **options)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"Vapi webhook settings ({prefix}*): {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where data lives and how to reach providers and models (see the module docs)."""
@@ -127,6 +163,8 @@ class Settings:
     prices_file: Path | None = None
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     api_token: str | None = field(default=None, repr=False)
+    vapi_webhook: VapiAuth | None = field(default=None, repr=False)  # None: reject them all
+    retell_webhook_key: str | None = field(default=None, repr=False)  # None: reject them all
     job_lease: float = DEFAULT_JOB_LEASE
     job_attempts: int = DEFAULT_JOB_ATTEMPTS
     plugins: tuple[str, ...] = ()  # modules that register backends (registry.load_plugins)
@@ -177,6 +215,9 @@ class Settings:
             prices_file=Path(prices).expanduser() if prices else None,
             redis_url=_redis_url(env),
             api_token=_clean(env, "VOICEREPLAY_API_TOKEN"),
+            vapi_webhook=_vapi_webhook(env),
+            retell_webhook_key=(_clean(env, "VOICEREPLAY_RETELL_WEBHOOK_KEY")
+                                or _clean(env, "RETELL_API_KEY")),
             plugins=tuple(p.strip() for p in (_clean(env, "VOICEREPLAY_PLUGINS") or "")
                           .split(",") if p.strip()),
             job_lease=_positive_float(env, "VOICEREPLAY_JOB_LEASE", DEFAULT_JOB_LEASE),

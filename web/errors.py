@@ -1,5 +1,5 @@
-"""Errors at the web boundary: JSON ``{"error": {"type", "message"}}`` under ``/api/`` and
-``/files/``, an error page elsewhere — the status from the error tree
+"""Errors at the web boundary: JSON ``{"error": {"type", "message"}}`` under ``/api/``,
+``/files/`` and ``/webhooks/``, an error page elsewhere — the status from the error tree
 (:mod:`voicereplay.errors`), never a traceback.
 """
 
@@ -18,6 +18,7 @@ from voicereplay.web.templating import templates
 __all__ = ["install_error_handlers"]
 
 log = logging.getLogger(__name__)
+JSON_PATHS = ("/api/", "/files/", "/webhooks/")  # errors there are JSON, never a page
 
 HINTS = {
     404: "Check the id, or start from the list of calls.",
@@ -30,7 +31,7 @@ HINTS = {
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith(("/api/", "/files/")) or "application/json" in \
+    return request.url.path.startswith(JSON_PATHS) or "application/json" in \
         request.headers.get("accept", "")
 
 

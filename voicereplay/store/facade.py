@@ -1,8 +1,9 @@
 """The :class:`Store` facade: one database and its repositories, plus the artifacts dir.
 
-``store.calls``, ``store.snapshots``, ``store.recordings`` and ``store.replays`` are the
-repositories (one per table); the methods on :class:`Store` itself (``save_call``, ``get_call``,
-``get_snapshot``, …) are the short names the pipeline and the faces use for the common cases.
+``store.calls``, ``store.snapshots``, ``store.recordings``, ``store.replays``, ``store.jobs``
+and ``store.events`` are the repositories (one per table); the methods on :class:`Store`
+itself (``save_call``, ``get_call``, ``get_snapshot``, …) are the short names the pipeline and
+the faces use for the common cases.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from voicereplay.models import Call
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store.calls import CallRepository, CallSummary, SaveResult
 from voicereplay.store.database import Database
+from voicereplay.store.events import EventRepository
 from voicereplay.store.jobs import JobRepository
 from voicereplay.store.recordings import HomePaths, RecordingRepository
 from voicereplay.store.replays import ReplayRepository
@@ -44,6 +46,7 @@ class Store:
         self.calls = CallRepository(self.db, self.recordings)
         self.replays = ReplayRepository(self.db, paths)
         self.jobs = JobRepository(self.db)
+        self.events = EventRepository(self.db)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Store:

@@ -34,6 +34,7 @@ __all__ = [
     "CallRecordingRow",
     "CallRow",
     "CallSearchRow",
+    "EventRow",
     "JobRow",
     "OutsideText",
     "ReplayRow",
@@ -226,3 +227,28 @@ class JobRow(Base):
     stage: Mapped[str | None] = mapped_column(String(32))  # import, replay, compare, …
     progress: Mapped[str | None] = mapped_column(Text)  # the latest progress message
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # handed to the queue
+
+
+class EventRow(Base):
+    """A verified provider webhook, stored before it was acknowledged (see store.events)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("provider", "call_id", "event_type",
+                         name="uq_events_provider_call_id_event_type"),
+        Index("ix_events_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the first delivery
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deliveries: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(OutsideText())  # the raw body of the first delivery
+    headers: Mapped[dict[str, str]] = mapped_column(JSON)  # the few kept, never a secret
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, PROCESSED, FAILED, IGNORED
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(OutsideText())
+    job_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,5 +1,5 @@
 """One router per resource: JSON under ``/api/`` (``api_*``), audio and report files
-(``files``), sign-in (``auth``), and the pages (``pages_*``)."""
+(``files``), sign-in (``auth``), the pages (``pages_*``) and provider ``webhooks``."""
 
 from fastapi import APIRouter
 
@@ -12,6 +12,7 @@ from voicereplay.web.routes import (
     pages_calls,
     pages_replays,
     waveforms,
+    webhooks,
 )
 
 __all__ = ["ROUTERS"]
@@ -25,4 +26,5 @@ ROUTERS: list[APIRouter] = [
     pages_calls.router,
     pages_replays.router,
     waveforms.router,
+    webhooks.router,
 ]
