@@ -183,11 +183,16 @@ class Database:
         return engine
 
     def _migrate(self, home: Path | None) -> None:
-        script = ScriptDirectory.from_config(_alembic_config(None, home))
-        with self.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_heads()
-            conn.rollback()
-        if set(current) == set(script.get_heads()):
+        if self.sqlite_file is not None and not self.read_only and not _has_data(
+                self.sqlite_file):
+            # A fresh SQLite file: its first connection switches it to WAL, a write that must
+            # not race another process's migration (two connections escalating their locks at
+            # once deadlock, and SQLite answers "database is locked" without waiting), so the
+            # whole first use happens under the lock.
+            with self.schema_lock():
+                self._upgrade(home)
+            return
+        if self._current(home):
             return  # nothing to do: no lock, so a read-only home opens too
         if self.read_only:
             raise StoreError(
@@ -195,8 +200,22 @@ class Database:
                 "read-only; open it once where it can be written"
             )
         with self.schema_lock():
-            with self.engine.begin() as conn:
-                command.upgrade(_alembic_config(conn, home), "head")
+            self._upgrade(home)
+
+    def _current(self, home: Path | None) -> bool:
+        """Is the schema at the newest revision?"""
+        script = ScriptDirectory.from_config(_alembic_config(None, home))
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+            conn.rollback()
+        return set(current) == set(script.get_heads())
+
+    def _upgrade(self, home: Path | None) -> None:
+        """Migrate to the newest revision (under the schema lock), in a write transaction
+        from its start (BEGIN IMMEDIATE on SQLite: a deferred one that read first could be
+        refused the write lock)."""
+        with self.engine.execution_options(voicereplay_write=True).begin() as conn:
+            command.upgrade(_alembic_config(conn, home), "head")
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
@@ -255,6 +274,13 @@ def _alembic_config(connection: Connection | None, home: Path | None) -> Config:
     cfg.attributes["connection"] = connection
     cfg.attributes["home"] = home
     return cfg
+
+
+def _has_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _sqlite_on_connect(read_only: bool) -> Any:
