@@ -201,7 +201,8 @@ def test_the_ab_switch_plays_the_other_call_at_the_same_moment(page: Any,
     page.wait_for_function("window.voicereplay.active === 'baseline'")
     back = page.evaluate("window.voicereplay.lastSwitch")
     offset = back["at"] - _turn4(served.replay)
-    assert back["to"] == "baseline" and offset >= 1.0
+    # the replay played on from turn 4 + 1.0 s (media clocks round: 0.9999996 was seen)
+    assert back["to"] == "baseline" and offset >= 1.0 - 0.02
     assert back["position"] == pytest.approx(_turn4(served.call) + offset, abs=0.02)
     page.click("#pause")
 
