@@ -22,10 +22,10 @@ from voicereplay.cli.common import (
     print_json,
     settings,
 )
-from voicereplay.errors import ConfigError, NotStoredError
-from voicereplay.pipeline.history import STATUSES, HistoryEntry
+from voicereplay.errors import NotStoredError
+from voicereplay.pipeline.history import HistoryEntry, job_status
 from voicereplay.render import add_row
-from voicereplay.store.jobs import Job
+from voicereplay.store.jobs import Job, JobStatus
 
 __all__ = ["history_table", "jobs_app", "worker"]
 
@@ -37,13 +37,8 @@ StatusOpt = Annotated[str | None, typer.Option(
     help="Only this status: pending, running, completed, failed or cancelled.")]
 
 
-def check_status(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if value.upper() not in STATUSES:
-        raise ConfigError(f"--status {value!r}: use one of "
-                          f"{', '.join(s.lower() for s in STATUSES)}")
-    return value.upper()
+def check_status(value: str | None) -> JobStatus | None:
+    return job_status(value, option="--status")
 
 
 def _when(job: Job | HistoryEntry) -> str:
@@ -134,7 +129,7 @@ def jobs_list(
             call_id = store.get_call(call_id).call_id
         except NotStoredError:
             pass  # a job may name a call it has not imported yet
-    jobs = store.jobs.list(status=wanted, call_id=call_id, limit=limit)  # type: ignore[arg-type]
+    jobs = store.jobs.list(status=wanted, call_id=call_id, limit=limit)
     if json_out:
         print_json([j.model_dump(mode="json") for j in jobs])
     elif not jobs:

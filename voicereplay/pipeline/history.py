@@ -9,14 +9,29 @@ is COMPLETED, or FAILED when the engine recorded a failure). Newest first. The C
 from __future__ import annotations
 
 from datetime import datetime
+from typing import get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from voicereplay.errors import ConfigError
 from voicereplay.store import Store
+from voicereplay.store.jobs import JobStatus
 
-__all__ = ["HistoryEntry", "STATUSES", "call_history"]
+__all__ = ["HistoryEntry", "STATUSES", "call_history", "job_status"]
 
-STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
+
+
+def job_status(value: str | None, *, option: str = "status") -> JobStatus | None:
+    """A status a user typed (any case) as the jobs table spells it; None for "any". An
+    unknown one is a ConfigError naming ``option`` and the known statuses."""
+    if value is None:
+        return None
+    for status in STATUSES:
+        if value.upper() == status:
+            return status
+    raise ConfigError(f"{option} {value!r}: use one of "
+                      f"{', '.join(s.lower() for s in STATUSES)}")
 
 
 class HistoryEntry(BaseModel):
@@ -40,13 +55,13 @@ def call_history(store: Store, call_id: str | None = None, *, provider: str | No
                  status: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
     """Jobs and job-less replays (of one call when ``call_id`` is given), newest first;
     ``status`` (any case) keeps one status."""
-    wanted = status.upper() if status else None
+    wanted = job_status(status)
     entries: list[HistoryEntry] = []
     if call_id is not None:  # the call's own id and provider, from a prefix or an alias
         call = store.get_call(call_id, provider)
         call_id, provider = call.call_id, call.provider
     for job in store.jobs.list(call_id=call_id, limit=limit,
-                               status=wanted if wanted in STATUSES else None):  # type: ignore[arg-type]
+                               status=wanted):
         entries.append(HistoryEntry(
             kind="job", id=job.id, call_provider=job.call_provider, call_id=job.call_id,
             status=job.status, created_at=job.created_at,

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from voicereplay.errors import ConfigError
-from voicereplay.pipeline.history import STATUSES
+from voicereplay.pipeline.history import job_status
 from voicereplay.pipeline.job_control import cancel_job, retry_job
 from voicereplay.store.jobs import Job
 from voicereplay.web.deps import QueueDep, StoreDep
@@ -24,10 +23,7 @@ def list_jobs(store: StoreDep, status: Annotated[str | None, Query()] = None,
               call: Annotated[str | None, Query()] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     """Jobs, newest first; ``status`` one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED."""
-    wanted = status.upper() if status else None
-    if wanted is not None and wanted not in STATUSES:
-        raise ConfigError(f"status {status!r}: use one of {', '.join(STATUSES)}")
-    jobs = store.jobs.list(status=wanted, call_id=call, limit=limit)  # type: ignore[arg-type]
+    jobs = store.jobs.list(status=job_status(status), call_id=call, limit=limit)
     return [j.model_dump(mode="json") for j in jobs]
 
 
