@@ -45,8 +45,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "PUBLIC_PREFIXES", "SESSION_COOKIE",
-           "SecurityMiddleware", "check_token", "csrf_token", "new_session", "safe_next",
-           "valid_session"]
+           "SecurityMiddleware", "check_token", "csrf_token", "new_session", "read_limited",
+           "safe_next", "valid_session"]
 
 CSRF_COOKIE = "vr_csrf"
 CSRF_FIELD = "csrf_token"
@@ -201,7 +201,7 @@ class SecurityMiddleware:
         given = request.headers.get(CSRF_HEADER)
         body = None
         if given is None and _is_form(request.headers):
-            body = await _read_body(request)
+            body = await read_limited(request, MAX_FORM_BYTES)
             if body is None:
                 return "the form is too large to check", None
             form = await Request(request.scope, _replaying(body, None)).form()
@@ -247,12 +247,16 @@ def _is_form(headers: Headers) -> bool:
                                       "multipart/form-data")
 
 
-async def _read_body(request: Request) -> bytes | None:
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None once it passes ``limit`` bytes (a declared Content-Length over
+    it is refused before anything is read)."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_FORM_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from voicereplay.pipeline.webhooks import receive
 from voicereplay.web.deps import SettingsDep, StoreDep
+from voicereplay.web.security import read_limited
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a long call's end-of-call-report is a few MB
@@ -20,17 +21,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024  # a long call's end-of-call-report is a few M
 async def _body(request: Request) -> bytes:
     """The raw body, refused (413) once it passes :data:`MAX_BODY_BYTES` — read before the
     signature can be checked, so an unsigned sender cannot make the server buffer more."""
-    too_big = HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 2**20} MB")
-    if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-        raise too_big
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await read_limited(request, MAX_BODY_BYTES)
+    if body is None:
+        raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 2**20} MB")
+    return body
 
 
 async def _receive(provider: str, request: Request, store: Any, settings: Any
