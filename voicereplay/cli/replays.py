@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.text import Text
@@ -37,6 +37,7 @@ from voicereplay.cli.compare import (
 from voicereplay.cli.jobs import StatusOpt, check_status, history_table
 from voicereplay.compare.terminal import comparison_view
 from voicereplay.errors import ConfigError
+from voicereplay.models import ReplayMode
 from voicereplay.pipeline import CallRef, ReplayRequest, ReplayResult, Secrets
 
 __all__ = ["call", "parse_mocks", "replays_app", "run_request"]
@@ -137,7 +138,7 @@ def call(
     """Replay a real call against the (changed) agent and show what changed."""
     check_provider(provider)
     use_timeout(timeout)
-    if mode not in ("scripted", "turn", "adaptive"):
+    if mode not in get_args(ReplayMode):
         raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
     request = ReplayRequest.from_files(
         CallRef(call_id=call_id, provider=provider, directory=directory,

@@ -10,20 +10,20 @@ shown again with the error and nothing lost. A prompt left as it was is no overr
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, Field
 
 from voicereplay.checks import parse_checks
 from voicereplay.errors import ConfigError
-from voicereplay.models import Call
+from voicereplay.models import Call, ReplayMode
 from voicereplay.pipeline.request import CallRef, ReplayRequest
 from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["MODES", "ReplayForm", "backend_choices", "form_for", "request_from_form"]
 
-MODES = ("scripted", "turn", "adaptive")
+MODES: tuple[str, ...] = get_args(ReplayMode)
 
 
 class ReplayForm(BaseModel):
