@@ -20,7 +20,6 @@ from voicereplay.errors import StageError
 from voicereplay.pipeline import CallRef, ReplayRequest
 from voicereplay.pipeline.history import call_history
 from voicereplay.pipeline.jobs import (
-    JobOutcome,
     Worker,
     attempt_batch,
     request_key,
@@ -284,9 +283,6 @@ def test_retry_runs_a_failed_job_again_with_fresh_attempts(store: Store, setting
     assert queue.retry(job.id) is None  # pending: nothing to retry
     assert run_queued(queue) == [{"status": "failed"}]
 
-
-def test_an_outcome_names_what_happened() -> None:
-    assert JobOutcome("skipped").job is None
 
 
 def test_threads_asking_a_registry_at_once_all_see_its_built_ins() -> None:
