@@ -35,7 +35,7 @@ from voicereplay.snapshot import AgentSnapshot, diff
 from voicereplay.store import Store
 
 __all__ = ["Interrupted", "Progress", "ReplayResult", "checks_of", "compare_stored",
-           "ensure_call", "run_call", "show_replay", "stored_judgements"]
+           "ensure_call", "run_call", "show_replay", "stored_call", "stored_judgements"]
 
 
 @dataclass(frozen=True)
@@ -79,20 +79,27 @@ def not_ended(call: Call) -> bool:
         and not call.ended_reason
 
 
+def stored_call(store: Store, ref: CallRef) -> Call | None:
+    """The stored call ``ref`` names (None when it is not stored, or ``ref`` names a folder
+    to import from)."""
+    if ref.directory is not None:
+        return None
+    try:
+        return store.get_call(ref.call_id, ref.provider if ref.provider != "files" else None)
+    except NotStoredError:
+        return None
+
+
 def ensure_call(store: Store, ref: CallRef, *, settings: Settings, secrets: Secrets,
                 say: OnProgress) -> Call:
     """The stored call, imported first when it is not stored yet (or a folder is named, or
     the stored copy was taken before the call ended). A call that has not ended is a
     :class:`CallNotEnded` (retryable: a background job tries again later)."""
-    if ref.directory is None:
-        try:
-            stored = store.get_call(ref.call_id, ref.provider if ref.provider != "files"
-                                    else None)
-            if not not_ended(stored):
-                return stored
-            ref = ref.model_copy(update={"provider": stored.provider})
-        except NotStoredError:
-            pass
+    stored = stored_call(store, ref)
+    if stored is not None:
+        if not not_ended(stored):
+            return stored
+        ref = ref.model_copy(update={"provider": stored.provider})
     call = _import_call(store, ref, settings=settings, secrets=secrets, say=say)
     if not_ended(call):
         raise CallNotEnded(f"call {call.call_id} is still {call.status} at {call.provider}; "

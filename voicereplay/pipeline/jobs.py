@@ -43,8 +43,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from voicereplay.config import Settings
-from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
-from voicereplay.pipeline.calling import Progress, run_call
+from voicereplay.errors import ConfigError, VoiceReplayError
+from voicereplay.pipeline.calling import Progress, run_call, stored_call
 from voicereplay.pipeline.request import ReplayRequest
 from voicereplay.retry import RetryPolicy
 from voicereplay.store import Store
@@ -81,14 +81,9 @@ def submit_replay(store: Store, request: ReplayRequest, *, key: str | None = Non
         raise ConfigError(f"an idempotency key has 1 to {KEY_LENGTH} characters, not "
                           f"{len(key)}")
     ref = request.call
-    call: tuple[str | None, str] = (ref.provider, ref.call_id)
-    if ref.directory is None:
-        try:
-            stored = store.get_call(ref.call_id, ref.provider if ref.provider != "files"
-                                    else None)
-            call = (stored.provider, stored.call_id)
-        except NotStoredError:
-            pass
+    stored = stored_call(store, ref)
+    call: tuple[str | None, str] = ((stored.provider, stored.call_id) if stored is not None
+                                    else (ref.provider, ref.call_id))
     return store.jobs.enqueue("replay", request.model_dump(mode="json"),
                               key or request_key(request), max_attempts=max_attempts,
                               call=call)
