@@ -78,8 +78,10 @@ def _title(summary: dict[str, Any]) -> str:
         return f"❌ Replay completed: {failed} of {total} checks failed"
     if len(replays) < len(summary["replays"]) or not replays:
         return "⚠️ Replay completed: a replay is unavailable"
-    return f"✅ Replay completed: all {total} checks passed" if total else \
-        "✅ Replay completed"
+    if total:
+        return "✅ Replay completed: the check passed" if total == 1 else \
+            f"✅ Replay completed: all {total} checks passed"
+    return "✅ Replay completed"
 
 
 def _overview(summary: dict[str, Any]) -> str:

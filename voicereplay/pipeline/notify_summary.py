@@ -214,7 +214,7 @@ def _checks_phrase(replays: list[dict[str, Any]]) -> str:
     if total == 0:
         return f"no checks{lost_note}"
     if failed == 0:
-        return f"all {total} checks passed{lost_note}"
+        return ("the check passed" if total == 1 else f"all {total} checks passed") + lost_note
     names: list[str] = []
     for replay in readable:
         for check in replay["checks"]["failing"]:
