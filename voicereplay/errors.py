@@ -22,6 +22,8 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
     │   └── NotStoredError          a call/snapshot the user named is not in the store
     ├── OverrideError               an override that does not fit the snapshot
     ├── JobStateError               a job's state does not allow it (cancel a finished job)
+    ├── NotificationError           a notification POST failed (``retryable`` for connection
+    │                               errors, timeouts, 429 with ``retry_after``, 5xx)
     └── SimulationError             a replay could not run
         └── StageError              an STT/LLM/TTS backend failed (``retryable`` for 429s,
             │                       timeouts and the like)
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigError",
     "Interrupted",
     "JobStateError",
+    "NotificationError",
     "NotFoundError",
     "NotStoredError",
     "OverrideError",
@@ -97,6 +100,25 @@ class JobStateError(VoiceReplayError):
 
     exit_code = 2
     http_status = 409
+
+
+class NotificationError(VoiceReplayError):
+    """Posting a notification to a rule's URL failed. Not a :class:`ProviderError`: the
+    receiver (a team's Slack or endpoint) is no call provider, and a failed notification never
+    fails the replay it reports. ``retryable`` for connection errors, timeouts, 429 (with
+    ``retry_after`` from ``Retry-After``) and 5xx; permanent for other 4xx and bad redirects.
+    ``target`` names the URL by scheme, host and path only (long path segments such as a
+    Slack webhook's secret shortened); ``status`` is the HTTP status when there was one."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, target: str, status: int | None = None,
+                 retryable: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.target = target
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after  # seconds the receiver asked us to wait, if it said
 
 
 class ProviderError(VoiceReplayError):
