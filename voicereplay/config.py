@@ -29,6 +29,8 @@ are read, so no command starts half-configured.
 | | (``{timestamp}.{body}``), ``ENCODING`` (hex, base64), ``PREFIX`` (none), | |
 | | ``MAX_SKEW`` (seconds, 300) | |
 | ``VOICEREPLAY_RETELL_WEBHOOK_KEY`` | key Retell webhooks are signed with | RETELL_API_KEY |
+| ``VOICEREPLAY_RULES`` | the flag rules file (``--rules``) | ``$VOICEREPLAY_HOME/rules.yaml`` |
+| ``VOICEREPLAY_PUBLIC_URL`` | the web app's address in notification links | ``serve``'s own |
 | ``VAPI_BASE_URL`` / ``RETELL_BASE_URL`` | provider API hosts | the public APIs |
 | ``OPENAI_API_KEY``, ``GROQ_API_KEY``, … | keys of LLM/TTS services (any ``*_API_KEY``) | none |
 
@@ -168,6 +170,8 @@ class Settings:
     job_lease: float = DEFAULT_JOB_LEASE
     job_attempts: int = DEFAULT_JOB_ATTEMPTS
     plugins: tuple[str, ...] = ()  # modules that register backends (registry.load_plugins)
+    rules_file: Path | None = None  # None: $VOICEREPLAY_HOME/rules.yaml when it exists
+    public_url: str | None = None  # links in notifications; serve fills in its own address
     # every ``*_API_KEY`` variable, for the LLM/TTS services a snapshot may name
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -192,11 +196,13 @@ class Settings:
         env = os.environ if environ is None else environ
         home = Path(_clean(env, "VOICEREPLAY_HOME") or Path.home() / ".voicereplay").expanduser()
         database_url = _clean(env, "VOICEREPLAY_DATABASE_URL")
-        for name in ("VAPI_BASE_URL", "RETELL_BASE_URL", "VOICEREPLAY_LLM_BASE_URL"):
+        for name in ("VAPI_BASE_URL", "RETELL_BASE_URL", "VOICEREPLAY_LLM_BASE_URL",
+                     "VOICEREPLAY_PUBLIC_URL"):
             raw = _clean(env, name)
             if raw is not None and urlsplit(raw).scheme not in ("http", "https"):
                 raise ConfigError(f"{name}={raw!r}: expected an http(s):// URL")
         prices = _clean(env, "VOICEREPLAY_PRICES")
+        rules = _clean(env, "VOICEREPLAY_RULES")
         return cls(
             home=home,
             database_url=(check_database_url(database_url) if database_url
@@ -213,6 +219,8 @@ class Settings:
             llm_api_key=_clean(env, "VOICEREPLAY_LLM_API_KEY"),
             similarity=_clean(env, "VOICEREPLAY_SIMILARITY"),
             prices_file=Path(prices).expanduser() if prices else None,
+            rules_file=Path(rules).expanduser() if rules else None,
+            public_url=(_clean(env, "VOICEREPLAY_PUBLIC_URL") or "").rstrip("/") or None,
             redis_url=_redis_url(env),
             api_token=_clean(env, "VOICEREPLAY_API_TOKEN"),
             vapi_webhook=_vapi_webhook(env),

@@ -8,6 +8,7 @@ with ``error.exit_code``; the web API answers ``{"error": {"type", "message"}}``
 
     VoiceReplayError
     ├── ConfigError                 bad settings, missing API key, unknown backend name
+    │   └── RequestError            a stored job's request this worker cannot run
     ├── PayloadError                a call/assistant payload we cannot understand
     │   └── UnknownFormatError      a file that is no known provider shape
     ├── ProviderError               talking to a provider API failed
@@ -47,6 +48,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitError",
     "RecordingError",
+    "RequestError",
     "SimulationError",
     "StageAuthError",
     "StageError",
@@ -74,6 +76,10 @@ class VoiceReplayError(Exception):
 class ConfigError(VoiceReplayError):
     exit_code = 2
     http_status = 400
+
+
+class RequestError(ConfigError):
+    """A stored job whose request no longer validates, or of a kind this worker lacks."""
 
 
 class PayloadError(VoiceReplayError):

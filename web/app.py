@@ -24,11 +24,14 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None,
                worker: bool = False, concurrency: int = 3,
-               allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+               allowed_hosts: Sequence[str] | None = None,
+               sync_every: float | None = None) -> FastAPI:
     """The web app over ``settings``' store. ``worker``: run an embedded job worker
     (``concurrency`` threads) while the app runs. ``allowed_hosts``: answer only requests whose
     ``Host`` is one of these (``serve`` sets the loopback names for an app without a token, so
-    a site that rebinds its DNS name to 127.0.0.1 cannot reach it); None: any host."""
+    a site that rebinds its DNS name to 127.0.0.1 cannot reach it); None: any host.
+    ``sync_every``: list the providers' recent calls this often (seconds) and import the ones
+    whose webhook was missed (:class:`~voicereplay.jobs.sync.PeriodicSync`)."""
     settings = settings or Settings.from_env()
     store = store or Store.from_settings(settings)
 
@@ -40,9 +43,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
 
             embedded = EmbeddedWorker(settings, store, concurrency=concurrency)
             embedded.start()
+        syncing = None
+        if sync_every:
+            from voicereplay.jobs.sync import PeriodicSync
+
+            syncing = PeriodicSync(app.state.queue, sync_every)
+            syncing.start()
         try:
             yield
         finally:
+            if syncing is not None:
+                syncing.stop()
             if embedded is not None:
                 embedded.stop()
 

@@ -18,8 +18,9 @@ from voicereplay.cli.jobs import jobs_app, worker
 from voicereplay.cli.replays import call, replays_app
 from voicereplay.cli.serve import serve
 from voicereplay.cli.snapshots import snapshot_app
+from voicereplay.cli.sync import calls_sync
 
-__all__ = ["app", "main", "parse_when"]
+__all__ = ["app", "calls_sync", "main", "parse_when"]  # calls_sync: `calls sync`
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -140,6 +141,24 @@ def parse_when(value: str | None, *, option: str) -> datetime | None:
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
+def parse_interval(value: str | None, *, option: str) -> float | None:
+    """A span like ``30s``, ``10m``, ``1h``, ``1d`` (or plain seconds), in seconds."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+    seconds = (float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
+        match.group(2)]) if match else 0.0
+    if seconds < 1:
+        raise ConfigError(f"{option} {value!r}: use a span like 30s, 10m, 1h (at least 1 s)")
+    return seconds
+
+
+def use_rules(path: Path | None) -> None:
+    """``--rules``: this command's flag rules file (VOICEREPLAY_RULES's role)."""
+    if path is not None:
+        from dataclasses import replace
+
+        _settings[:] = [replace(settings(), rules_file=path)]
 
 
 def as_dict(row: Any) -> dict[str, Any]:

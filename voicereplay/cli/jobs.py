@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ from voicereplay.cli.common import (
     out,
     print_json,
     settings,
+    use_rules,
 )
 from voicereplay.errors import NotStoredError
 from voicereplay.pipeline.history import HistoryEntry, job_status
@@ -208,8 +210,12 @@ def worker(
         min=0.05, max=60, help="Longest wait between looks at an empty SQLite queue, seconds.")]
     = 0.25,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every task.")] = False,
+    rules: Annotated[Path | None, typer.Option(
+        help="The flag rules file webhook events are matched against (default: "
+             "VOICEREPLAY_RULES or $VOICEREPLAY_HOME/rules.yaml).")] = None,
 ) -> None:
-    """Run background replay jobs until SIGTERM or Ctrl-C."""
+    """Run background jobs (replays, webhook events, notifications) until SIGTERM or
+    Ctrl-C."""
     from voicereplay.jobs import WorkerOptions, run_worker
     from voicereplay.registry import load_plugins
 
@@ -219,6 +225,7 @@ def worker(
         for quiet in ("huey", "alembic"):
             logging.getLogger(quiet).setLevel(logging.WARNING)
     load_plugins(plugin or [])
+    use_rules(rules)
     code = run_worker(settings(), WorkerOptions(concurrency=concurrency, lease=lease, poll=poll),
                       ready=lambda line: err.print(Text(line)))
     if code:

@@ -35,22 +35,24 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
 from voicereplay.config import Settings
-from voicereplay.errors import ConfigError, VoiceReplayError
+from voicereplay.errors import ConfigError, RequestError, VoiceReplayError
 from voicereplay.pipeline.calling import Progress, run_call, stored_call
 from voicereplay.pipeline.request import ReplayRequest
 from voicereplay.retry import RetryPolicy
 from voicereplay.store import Store
 from voicereplay.store.jobs import Job
 
-__all__ = ["JobOutcome", "Worker", "attempt_batch", "request_key", "run_job", "submit_replay"]
+__all__ = ["RUNNERS", "JobContext", "JobOutcome", "JobResult", "JobRunner", "Submit", "Worker",
+           "attempt_batch", "request_key", "run_job", "run_replay", "submit_replay"]
 
 log = logging.getLogger(__name__)
 
@@ -189,20 +191,74 @@ class _Heartbeat:
             self._write()
 
 
-def run_job(store: Store, job_id: str, worker: Worker, *,
-            on_progress: Callable[[Progress], None] | None = None) -> JobOutcome:
-    """Run one attempt of job ``job_id`` (see the module docs)."""
-    job = store.jobs.claim(job_id, worker.id, lease=worker.lease_seconds)
-    if job is None:
-        return JobOutcome("skipped")
-    discard_attempts(store, job, keep=attempt_batch(job))
+@dataclass(frozen=True)
+class JobContext:
+    """What a job kind's runner gets: the store, the claimed job, the worker's settings,
+    ``progress`` (which also stops the attempt when the worker is stopping or lost the job)
+    and ``submit``, which stores and delivers a follow-up job (None: nothing can deliver,
+    e.g. in a test that runs a job by hand)."""
+
+    store: Store
+    job: Job
+    worker: Worker
+    progress: Callable[[Progress], None]
+    submit: Submit | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.worker.settings
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a runner did: the replays it stored, the call it worked on, anything else."""
+
+    replay_ids: list[str] = field(default_factory=list)
+    call: tuple[str, str] | None = None
+    result: dict[str, Any] | None = None
+
+
+class Submit(Protocol):
+    def __call__(self, kind: str, request: dict[str, Any], key: str, *,
+                 call: tuple[str | None, str] | None = None,
+                 trigger: dict[str, Any] | None = None,
+                 max_attempts: int | None = None) -> tuple[Job, bool]: ...
+
+
+JobRunner = Callable[[JobContext], JobResult]
+
+
+def run_replay(context: JobContext) -> JobResult:
+    """A ``replay`` job: run its :class:`ReplayRequest` (kind ``replay``)."""
+    job = context.job
     try:
         request = ReplayRequest.model_validate(job.request)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
-        return _failed(store, job, "RequestError", f"the stored request is invalid: {where}: "
-                                                   f"{first['msg']}", retry=False)
+        raise RequestError(f"the stored request is invalid: {where}: {first['msg']}") from None
+    results = run_call(context.store, request, context.progress, settings=context.settings,
+                       batch_id=attempt_batch(job), job_id=job.id)
+    call = (results[0].call.provider, results[0].call.call_id) if results else None
+    return JobResult([r.replay.id for r in results], call)
+
+
+RUNNERS: Mapping[str, JobRunner] = MappingProxyType({"replay": run_replay})
+
+
+def run_job(store: Store, job_id: str, worker: Worker, *,
+            on_progress: Callable[[Progress], None] | None = None,
+            runners: Mapping[str, JobRunner] = RUNNERS,
+            submit: Submit | None = None) -> JobOutcome:
+    """Run one attempt of job ``job_id`` with the runner of its kind (see the module docs)."""
+    job = store.jobs.claim(job_id, worker.id, lease=worker.lease_seconds)
+    if job is None:
+        return JobOutcome("skipped")
+    discard_attempts(store, job, keep=attempt_batch(job))
+    runner = runners.get(job.kind)
+    if runner is None:
+        return _failed(store, job, "RequestError", f"this worker cannot run {job.kind!r} "
+                       f"jobs (it runs {', '.join(sorted(runners))})", retry=False)
     say = on_progress or (lambda _progress: None)
     with _Heartbeat(store, job, worker.lease_seconds) as beat:
         def progress(step: Progress) -> None:
@@ -214,8 +270,7 @@ def run_job(store: Store, job_id: str, worker: Worker, *,
             say(step)
 
         try:
-            results = run_call(store, request, progress, settings=worker.settings,
-                               batch_id=attempt_batch(job), job_id=job.id)
+            done = runner(JobContext(store, job, worker, progress, submit))
         except _Stopping:
             discard_attempts(store, job)
             released = store.jobs.release(job)
@@ -232,12 +287,11 @@ def run_job(store: Store, job_id: str, worker: Worker, *,
             discard_attempts(store, job)
             store.jobs.release(job)
             raise
-    call = (results[0].call.provider, results[0].call.call_id) if results else None
-    done = store.jobs.complete(job, [r.replay.id for r in results], call=call)
-    if done is None:
+    completed = store.jobs.complete(job, done.replay_ids, call=done.call, result=done.result)
+    if completed is None:
         discard_attempts(store, job)
         return JobOutcome("superseded")
-    return JobOutcome("completed", done)
+    return JobOutcome("completed", completed)
 
 
 def _failed(store: Store, job: Job, error_type: str, message: str, *, retry: bool,

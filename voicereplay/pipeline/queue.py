@@ -29,8 +29,14 @@ from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, StoreError, VoiceReplayError
-from voicereplay.pipeline.jobs import JobOutcome, Worker, run_job, submit_replay
+from voicereplay.pipeline.jobs import RUNNERS, JobOutcome, JobRunner, Worker, run_job, submit_replay
 from voicereplay.pipeline.request import ReplayRequest
+from voicereplay.pipeline.triggers import (
+    notification_jobs,
+    recover_events,
+    run_event,
+    run_notification,
+)
 from voicereplay.store import Store
 from voicereplay.store.database import libpq_url, redact_url
 from voicereplay.store.jobs import Job
@@ -41,6 +47,9 @@ __all__ = ["JobQueue", "Sweep", "open_huey", "queue_backend"]
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "voicereplay"
+# What a worker runs: replays, webhook events (imports, rules) and notifications.
+JOB_RUNNERS: dict[str, JobRunner] = {**RUNNERS, "event": run_event,
+                                     "notify": run_notification}
 
 
 def queue_backend(settings: Settings) -> str:
@@ -120,6 +129,19 @@ class JobQueue:
             self.deliver(job.id)
         return job, created
 
+    def submit_job(self, kind: str, request: dict[str, Any], key: str, *,
+                   call: tuple[str | None, str] | None = None,
+                   trigger: dict[str, Any] | None = None,
+                   max_attempts: int | None = None) -> tuple[Job, bool]:
+        """Store a job of any kind and deliver it when it is new (the stored one, not
+        delivered again, when ``key`` is known)."""
+        job, created = self.store.jobs.enqueue(
+            kind, request, key, max_attempts=max_attempts or self.settings.job_attempts,
+            call=call, trigger=trigger)
+        if created:
+            self.deliver(job.id)
+        return job, created
+
     def deliver(self, job_id: str, *, delay: float | None = None) -> None:
         """Hand ``job_id`` to Huey (after ``delay`` seconds) and note it in the jobs table."""
         try:
@@ -146,6 +168,7 @@ class JobQueue:
         """Reap expired leases, deliver lost or overdue PENDING jobs, and wake up again when
         the next lease runs out (if that is within the minute)."""
         now = now or utcnow()
+        recovered = recover_events(self.store, self.settings, self.submit_job)
         reaped = self.store.jobs.reap(now=now)
         overdue = self.store.jobs.undelivered(before=now - timedelta(
             seconds=self.redeliver_after))
@@ -159,9 +182,9 @@ class JobQueue:
                 self._sweep_task.schedule(delay=wake)
             else:
                 wake = None
-        if reaped or overdue:
-            log.info("sweep: %d expired lease(s) reaped, %d job(s) delivered again",
-                     reaped, len(overdue))
+        if reaped or overdue or recovered:
+            log.info("sweep: %d expired lease(s) reaped, %d job(s) delivered again, %d stored "
+                     "event(s) queued", reaped, len(overdue), recovered)
         return Sweep(reaped, [j.id for j in overdue], wake)
 
     def _wake(self, delay: float) -> bool:
@@ -184,11 +207,21 @@ class JobQueue:
         if self.worker is None:
             raise ConfigError("this process submits jobs but is not a worker")
         outcome = run_job(self.store, job_id, self.worker,
-                          on_progress=lambda p: log.debug("job %s: %s", job_id[:12], p))
+                          on_progress=lambda p: log.debug("job %s: %s", job_id[:12], p),
+                          runners=JOB_RUNNERS, submit=self.submit_job)
         self._after(job_id, outcome)
         return {"status": outcome.status}
 
     def _after(self, job_id: str, outcome: JobOutcome) -> None:
+        self._reschedule(job_id, outcome)
+        if outcome.status in ("completed", "failed") and outcome.job is not None:
+            try:
+                notification_jobs(self.store, self.settings, outcome.job, self.submit_job)
+            except VoiceReplayError as exc:  # never the replay's failure
+                log.warning("job %s: its notifications could not be queued: %s",
+                            job_id[:12], exc)
+
+    def _reschedule(self, job_id: str, outcome: JobOutcome) -> None:
         if outcome.status == "retry":
             log.warning("job %s: attempt failed (%s), retrying in %.0f s", job_id[:12],
                         outcome.job.error if outcome.job else "?", outcome.retry_in or 0)

@@ -11,7 +11,8 @@
    a stored event is acknowledged as a duplicate and stored once.
 
 Processing the stored events (importing the call, rules, replays, notifications) happens
-outside the request, so the webhook is acknowledged fast.
+outside the request, in the event job :func:`receive` queues
+(:mod:`voicereplay.pipeline.triggers`), so the webhook is acknowledged fast.
 
 Which events are stored: Vapi ``end-of-call-report`` and ``status-update`` (as
 ``status-update:<status>``, so each status of a call is one event: ``in-progress``,
@@ -27,6 +28,8 @@ from typing import Any, Literal
 
 from voicereplay.config import Settings
 from voicereplay.errors import PayloadError
+from voicereplay.pipeline.jobs import Submit
+from voicereplay.pipeline.triggers import queue_event
 from voicereplay.signatures import WebhookAuthError, verify_retell, verify_vapi
 from voicereplay.store import Store
 
@@ -146,8 +149,10 @@ def verify(provider: str, settings: Settings, body: bytes, headers: Mapping[str,
 
 
 def receive(provider: str, store: Store, settings: Settings, body: bytes,
-            headers: Mapping[str, str], *, now: float | None = None) -> Receipt:
-    """Verify, parse and durably store one webhook delivery (see the module docs)."""
+            headers: Mapping[str, str], *, now: float | None = None,
+            submit: Submit | None = None) -> Receipt:
+    """Verify, parse and durably store one webhook delivery (see the module docs), then
+    queue its event job with ``submit`` (when given: the web app's queue)."""
     verify(provider, settings, body, headers, now=now)
     event = parse_vapi(body) if provider == "vapi" else parse_retell(body)
     if event.event_type is None or event.call_id is None:
@@ -155,5 +160,7 @@ def receive(provider: str, store: Store, settings: Settings, body: bytes,
     kept = {name: headers[name] for name in KEPT_HEADERS if headers.get(name) is not None}
     stored, new = store.events.record(provider, event.event_type, event.call_id,
                                       body.decode("utf-8"), kept)
+    if submit is not None and stored.status == "PENDING":  # a redelivery after a crash, too
+        queue_event(store, settings, submit, stored)
     return Receipt("stored" if new else "duplicate", provider, event.event_type, stored.id,
                    event.call_id)

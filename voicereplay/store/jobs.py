@@ -75,6 +75,8 @@ class Job(BaseModel):
     stage: str | None = None
     progress: str | None = None
     delivered_at: datetime | None = None
+    trigger: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -91,10 +93,11 @@ class JobRepository:
 
     # -- creating and reading ------------------------------------------------------------
     def enqueue(self, kind: str, request: dict[str, Any], idempotency_key: str, *,
-                max_attempts: int = 3, call: tuple[str | None, str] | None = None
-                ) -> tuple[Job, bool]:
+                max_attempts: int = 3, call: tuple[str | None, str] | None = None,
+                trigger: dict[str, Any] | None = None) -> tuple[Job, bool]:
         """A new PENDING job, or the stored job with this key; ``True`` when it is new.
-        ``call`` is the (provider, call id) the job works on, for a call's job history."""
+        ``call`` is the (provider, call id) the job works on, for a call's job history;
+        ``trigger`` what started it (a flag rule: ``{"rule", "event_id", "source"}``)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         existing = self._by_key(idempotency_key)
@@ -104,7 +107,7 @@ class JobRepository:
         row = JobRow(id=uuid.uuid4().hex, kind=kind, request=request,
                      idempotency_key=idempotency_key, status="PENDING", attempt=0,
                      max_attempts=max_attempts, replay_ids=[], created_at=utcnow(),
-                     call_provider=provider, call_id=call_id)
+                     call_provider=provider, call_id=call_id, trigger=trigger)
         try:
             with self._db.session("enqueueing a job", write=True) as session:
                 session.add(row)
@@ -188,14 +191,14 @@ class JobRepository:
                             values) is not None
 
     def complete(self, job: Job, replay_ids: Sequence[str], *,
-                 call: tuple[str, str] | None = None,
+                 call: tuple[str, str] | None = None, result: dict[str, Any] | None = None,
                  now: datetime | None = None) -> Job | None:
         """Mark ``job``'s attempt COMPLETED with the replays it produced (and the call it
-        replayed, as stored); None (and nothing changed) when the attempt was superseded or
-        the job cancelled."""
+        replayed, as stored, and ``result``: what else it did); None (and nothing changed)
+        when the attempt was superseded or the job cancelled."""
         values: dict[str, Any] = {"status": "COMPLETED", "replay_ids": list(replay_ids),
                                   "finished_at": now or utcnow(), "lease_expires_at": None,
-                                  "stage": None, "progress": None}
+                                  "stage": None, "progress": None, "result": result}
         if call is not None:
             values["call_provider"], values["call_id"] = call
         return self._change(f"completing job {job.id}", job.id, self._holds(job), values)

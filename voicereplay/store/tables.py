@@ -227,6 +227,8 @@ class JobRow(Base):
     stage: Mapped[str | None] = mapped_column(String(32))  # import, replay, compare, …
     progress: Mapped[str | None] = mapped_column(Text)  # the latest progress message
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # handed to the queue
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the rule that started it
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what it did, besides replays
 
 
 class EventRow(Base):

@@ -17,8 +17,9 @@ from voicereplay.errors import ConfigError
 from voicereplay.models import Call
 from voicereplay.pipeline.history import STATUSES, HistoryEntry, call_history
 from voicereplay.pipeline.importing import import_by_ids
+from voicereplay.pipeline.triggers import flag_call
 from voicereplay.store.calls import CallSummary
-from voicereplay.web.deps import SettingsDep, StoreDep
+from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 
 router = APIRouter(tags=["calls"])
 
@@ -147,6 +148,34 @@ def get_history(call_id: str, store: StoreDep,
     """The call's jobs (pending, running, completed, failed, cancelled) and replays run
     without a job, newest first."""
     return call_history(store, call_id, provider=provider, status=status, limit=limit)
+
+
+class FlagBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000,
+                               description="why the call is flagged (kept with the flag)")
+
+
+class FlagResult(BaseModel):
+    provider: str
+    call_id: str
+    event_id: str = Field(description="the stored flag event")
+    job_id: str | None = Field(description="the job that runs the flag rules on the call")
+    flagged_at: datetime
+
+
+@router.post("/api/calls/{call_id}/flag", response_model=FlagResult, status_code=202)
+def flag(call_id: str, store: StoreDep, settings: SettingsDep, queue: QueueDep,
+         body: FlagBody | None = None,
+         provider: Annotated[Literal["vapi", "retell"] | None, Query()] = None) -> FlagResult:
+    """Flag a stored call by hand: the rules run on it with ``flagged: true`` holding, and
+    each rule it matches queues a replay. Flagging a flagged call again changes nothing."""
+    call = store.get_call(call_id, provider)
+    event, job = flag_call(store, settings, queue.submit_job, call,
+                           reason=body.reason if body else None)
+    return FlagResult(provider=call.provider, call_id=call.call_id, event_id=event.id,
+                      job_id=job.id if job else None, flagged_at=event.received_at)
 
 
 @router.get("/api/snapshots/{snapshot_id}", tags=["snapshots"])

@@ -14,8 +14,9 @@ from voicereplay.errors import VoiceReplayError
 from voicereplay.pipeline import import_calls, open_provider
 from voicereplay.pipeline.history import call_history
 from voicereplay.pipeline.listing import CallFilters, list_calls
+from voicereplay.pipeline.triggers import flag_call
 from voicereplay.pipeline.views import snapshot_summary, tracks
-from voicereplay.web.deps import SettingsDep, StoreDep
+from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 from voicereplay.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -69,4 +70,14 @@ def call_page(provider: str, call_id: str, request: Request, store: StoreDep) ->
     return templates.TemplateResponse(request, "call.html", {
         "call": call, "snapshot": snapshot, "summary": snapshot_summary(snapshot),
         "tracks": tracks(call.recordings),
+        "flag": store.events.find(call.provider, call.call_id, "flag"),
         "history": call_history(store, call.call_id, provider=call.provider)})
+
+
+@router.post("/calls/{provider}/{call_id}/flag")
+def flag_page(provider: str, call_id: str, store: StoreDep, settings: SettingsDep,
+              queue: QueueDep) -> Response:
+    """The Flag button: run the flag rules on the call, then show it again."""
+    call = store.get_call(call_id, provider)
+    flag_call(store, settings, queue.submit_job, call, reason="flagged on the call page")
+    return RedirectResponse(f"/calls/{call.provider}/{call.call_id}#flag", status_code=303)

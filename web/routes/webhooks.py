@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from voicereplay.pipeline.webhooks import receive
-from voicereplay.web.deps import SettingsDep, StoreDep
+from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 from voicereplay.web.security import read_limited
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -27,25 +27,26 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-async def _receive(provider: str, request: Request, store: Any, settings: Any
+async def _receive(provider: str, request: Request, store: Any, settings: Any, queue: Any
                    ) -> dict[str, Any]:
     body = await _body(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    receipt = await run_in_threadpool(receive, provider, store, settings, body, headers)
+    receipt = await run_in_threadpool(lambda: receive(provider, store, settings, body, headers,
+                                                      submit=queue.submit_job))
     return receipt.as_json()
 
 
 @router.post("/vapi")
-async def vapi_webhook(request: Request, store: StoreDep, settings: SettingsDep
-                       ) -> dict[str, Any]:
+async def vapi_webhook(request: Request, store: StoreDep, settings: SettingsDep,
+                       queue: QueueDep) -> dict[str, Any]:
     """A Vapi server message: ``end-of-call-report`` and ``status-update`` are stored, other
     types acknowledged and ignored."""
-    return await _receive("vapi", request, store, settings)
+    return await _receive("vapi", request, store, settings, queue)
 
 
 @router.post("/retell")
-async def retell_webhook(request: Request, store: StoreDep, settings: SettingsDep
-                         ) -> dict[str, Any]:
+async def retell_webhook(request: Request, store: StoreDep, settings: SettingsDep,
+                         queue: QueueDep) -> dict[str, Any]:
     """A Retell webhook: ``call_ended`` and ``call_analyzed`` are stored, other events
     acknowledged and ignored."""
-    return await _receive("retell", request, store, settings)
+    return await _receive("retell", request, store, settings, queue)
