@@ -37,9 +37,10 @@ def sync_providers(settings: Settings) -> list[str]:
 class PeriodicSync:
     """Sync every ``every`` seconds until :meth:`stop`."""
 
-    def __init__(self, queue: JobQueue, every: float, *, providers: list[str] | None = None
-                 ) -> None:
+    def __init__(self, queue: JobQueue, every: float, *, providers: list[str] | None = None,
+                 first_look_back: timedelta = FIRST_LOOK_BACK) -> None:
         self.queue = queue
+        self.first_look_back = first_look_back
         self.every = every
         self.providers = providers if providers is not None else sync_providers(queue.settings)
         self.last: dict[str, SyncReport] = {}
@@ -64,7 +65,7 @@ class PeriodicSync:
         reports = []
         for provider in self.providers:
             started = utcnow()
-            since = self._since.get(provider, started - FIRST_LOOK_BACK)
+            since = self._since.get(provider, started - self.first_look_back)
             try:
                 report = sync_calls(self.queue.store, self.queue.settings,
                                     self.queue.submit_job, provider, since=since)

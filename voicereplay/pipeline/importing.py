@@ -46,6 +46,9 @@ class ImportOutcome:
     exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
     exception: VoiceReplayError | None = field(default=None, repr=False)
+    # Recordings that could not be downloaded (kind → the error); the call is stored without
+    # them. A recording that downloaded but is not usable audio is only a warning.
+    not_downloaded: dict[str, RecordingError] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -249,6 +252,7 @@ def _download(store: Store, provider: CallProvider, call: Call,
         try:
             fetched.append(provider.fetch_recording(call, recording, store.artifacts))
         except RecordingError as exc:
+            outcome.not_downloaded[recording.kind] = exc
             outcome.warnings.append(f"{recording.kind} recording "
                                     f"{_source_name(provider, call, recording)}: {exc}; "
                                     f"{_WITHOUT_IT}")

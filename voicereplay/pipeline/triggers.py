@@ -43,7 +43,7 @@ from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, RecordingError, RequestError
 from voicereplay.models import Call
 from voicereplay.pipeline.calling import Progress
-from voicereplay.pipeline.importing import import_calls, open_provider
+from voicereplay.pipeline.importing import ImportOutcome, import_calls, open_provider
 from voicereplay.pipeline.jobs import KEY_LENGTH, JobContext, JobResult, Submit
 from voicereplay.pipeline.notify import NotifyTarget, build_summary, post, render
 from voicereplay.pipeline.rules import Rule, RuleSet, load_configured_rules, replay_request
@@ -152,24 +152,21 @@ def _take_in(context: JobContext, event: Event) -> Call:
     return _imported(store, outcome, call)
 
 
-def _imported(store: Store, outcome: Any, sent: Call | None) -> Call:
-    """The stored call of an import; a recording the webhook named but the import could not
-    download is a retryable :class:`RecordingError` (the call stays stored)."""
+def _imported(store: Store, outcome: ImportOutcome, sent: Call | None) -> Call:
+    """The stored call of an import; a recording the webhook named that could not be
+    downloaded is a retryable :class:`RecordingError` (the call stays stored, and a retry
+    downloads it again)."""
     if not outcome.ok:
         raise outcome.exception or RecordingError(outcome.error or "the import failed",
                                                   provider=outcome.provider or "?")
-    call = store.get_call(outcome.call_id, outcome.provider)
-    if sent is not None:
-        have = {r.kind for r in call.recordings if r.sha256}
-        missing = [r.kind for r in sent.recordings if r.url and r.kind not in have]
-        if missing:
-            problems = [w for w in outcome.warnings if "recording" in w] or [
-                f"the {', '.join(missing)} recording(s) could not be stored"]
-            error = RecordingError(f"call {call.call_id} is stored, but not its "
-                                   f"{', '.join(missing)} recording(s): {'; '.join(problems)}",
-                                   provider=call.provider)
-            error.retryable = True  # presigned URLs can lag behind the report
-            raise error
+    call = store.get_call(outcome.call_id or "", outcome.provider)
+    if sent is not None and outcome.not_downloaded:
+        reasons = "; ".join(f"{kind}: {exc}" for kind, exc in outcome.not_downloaded.items())
+        error = RecordingError(f"call {call.call_id} is stored, but its "
+                               f"{', '.join(outcome.not_downloaded)} recording(s) could not "
+                               f"be downloaded ({reasons})", provider=call.provider)
+        error.retryable = True  # a presigned URL can lag behind the report
+        raise error
     return call
 
 
