@@ -396,3 +396,22 @@ def test_redacted_keeps_scheme_host_and_path_only() -> None:
         "https://example.com:8443/a/b")
     assert redacted("https://hooks.slack.com/services/T01/B02/abcdefghijklmnopqrstuvwx") == (
         "https://hooks.slack.com/services/T01/B02/abcd…")
+
+
+def test_a_redirect_loop_ends_with_a_permanent_error(server: RunningServer) -> None:
+    server.fail("^/loop$", status=307, headers={"Location": "/loop"}, times=10)
+    with pytest.raises(NotificationError, match="more than 5 redirects") as caught:
+        post(target(server, "/loop"), {"x": 1})
+    assert not caught.value.retryable
+    assert len(server.seen("^/loop$")) == 6  # the POST and five redirects followed
+
+
+def test_a_target_with_unsendable_headers_is_refused_without_quoting_them() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="characters HTTP cannot send") as caught:
+        NotifyTarget(url="https://example.com/hook?token=abc",
+                     headers={"X-Key": "s3cret\r\nInjected: 1"})
+    assert "s3cret" not in str(caught.value) and "token=abc" not in str(caught.value)
+    with pytest.raises(ValidationError, match="not an HTTP header name"):
+        NotifyTarget(url="https://example.com/hook", headers={"Bad Name": "v"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
@@ -37,12 +38,15 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 SECRET_SEGMENT = 16  # path segments this long are shortened in messages (tokens, Slack secrets)
 BODY_CHARS = 200  # characters of a refusing receiver's body quoted in the error
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field name
+_VALUE = re.compile(r"[\x20-\x7e\t]*")  # visible ASCII, spaces and tabs
 
 
 class NotifyTarget(BaseModel):
     """One place a triggered replay's summary is posted."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # the URL and header values are secrets: a validation error never quotes them
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: str = Field(description="http(s) URL the summary is POSTed to")
     format: Literal["json", "slack"] = Field(
@@ -57,6 +61,17 @@ class NotifyTarget(BaseModel):
         if not url.startswith(("http://", "https://")):
             raise ValueError("a notification URL starts with http:// or https://")
         return url
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if not _VALUE.fullmatch(value):  # the value is a secret: not quoted
+                raise ValueError(f"the value of header {name} has characters HTTP cannot "
+                                 "send (line breaks, control or non-ASCII characters)")
+        return headers
 
     def __repr__(self) -> str:  # the URL and headers are secrets
         return f"NotifyTarget(url={redacted(self.url)!r}, format={self.format!r})"
@@ -128,6 +143,9 @@ def _send(http: httpx.Client, url: str, body: bytes, headers: dict[str, str], ti
     except (httpx.UnsupportedProtocol, httpx.InvalidURL):
         raise NotificationError(f"notification to {name}: not a URL that can be posted to",
                                 target=name) from None
+    except httpx.LocalProtocolError:  # a request we cannot send: sending again will not help
+        raise NotificationError(f"notification to {name}: the request could not be sent "
+                                "(check the target's headers)", target=name) from None
     except httpx.TransportError as exc:  # the cause may hold the URL: not chained
         reason = _scrub(str(exc) or type(exc).__name__, target)
         raise NotificationError(f"notification to {name}: could not connect "
@@ -136,12 +154,8 @@ def _send(http: httpx.Client, url: str, body: bytes, headers: dict[str, str], ti
 
 
 def _next_url(url: str, response: httpx.Response, name: str) -> str:
-    location = response.headers.get("location", "").strip()
-    status = response.status_code
-    if not location:
-        raise NotificationError(f"notification to {name}: HTTP {status} redirect without a "
-                                "Location", target=name, status=status)
-    nxt = urljoin(url, location)
+    status = response.status_code  # a redirect status with a Location (is_redirect)
+    nxt = urljoin(url, response.headers["location"].strip())
     if urlsplit(nxt).scheme not in ("http", "https"):
         raise NotificationError(f"notification to {name}: HTTP {status} redirects to a "
                                 f"{urlsplit(nxt).scheme or 'schemeless'} URL, not http(s)",

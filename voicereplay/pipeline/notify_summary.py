@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.config import Settings
-from voicereplay.errors import JobStateError, NotStoredError, VoiceReplayError
+from voicereplay.errors import ConfigError, JobStateError, NotStoredError, VoiceReplayError
 from voicereplay.models import Call
 from voicereplay.pipeline.calling import show_replay
 from voicereplay.store import Store
@@ -94,7 +94,7 @@ def _call(store: Store, job: Job, base: str | None) -> dict[str, Any]:
     if call_id:
         try:
             stored = store.get_call(call_id, provider if provider != "files" else None)
-        except NotStoredError:
+        except (NotStoredError, ConfigError):  # not stored, or stored for two providers
             stored = None
     if stored is not None:
         provider, call_id = stored.provider, stored.call_id
