@@ -127,7 +127,7 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
         moved = store.get_call(call.call_id, call.provider)
         assert sorted(local_recordings(moved.recordings)) == KINDS
     assert _db_rows(home, "select version_num from alembic_version", url) == [
-        ("0007_events",)]
+        ("0008_job_triggers",)]
     paths = [p for (p,) in _db_rows(home, "select path from blobs", url)]
     assert len(paths) == 4 and all(p.startswith("artifacts/blobs/") for p in paths)
     stored = (_db_rows(home, "select data from call_data", url)

@@ -48,7 +48,8 @@ class HistoryEntry(BaseModel):
     error: str | None = None
     attempt: int | None = None
     replay_ids: list[str] = []
-    mode: str | None = None
+    mode: str | None = None  # a replay's mode; other jobs: their kind (event, notify)
+    rule: str | None = None  # the flag rule that triggered the job
 
 
 def call_history(store: Store, call_id: str | None = None, *, provider: str | None = None,
@@ -68,7 +69,9 @@ def call_history(store: Store, call_id: str | None = None, *, provider: str | No
             stage=job.stage if job.status == "RUNNING" else None,
             progress=job.progress if job.status in ("RUNNING", "PENDING") else None,
             error=job.error if job.status != "COMPLETED" else None, attempt=job.attempt,
-            replay_ids=job.replay_ids, mode=str(job.request.get("mode", "scripted"))))
+            replay_ids=job.replay_ids,
+            mode=str(job.request.get("mode", "scripted")) if job.kind == "replay" else job.kind,
+            rule=(job.trigger or {}).get("rule")))
     for replay in store.replays.list(call_id=call_id, provider=provider, limit=limit):
         if replay.job_id is not None:
             continue
