@@ -314,3 +314,16 @@ def test_queue_event_of_a_flag_and_of_a_recorded_only_event(env: Env) -> None:
     other, _ = env.store.events.record("vapi", "status-update:ended", DEMO_CALL, "{}")
     assert queue_event(env.store, env.settings, env.queue.submit_job, other) is None
     assert env.store.events.get(other.id).status == "PROCESSED"
+
+
+def test_jobs_show_says_what_an_event_job_queued(env: Env,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    event_job = env.post(vapi_report(env.storage, env.storage_server.url))
+    env.run(event_job)
+    [replay_job] = env.store.jobs.list(kind="replay", limit=None)
+    monkeypatch.setenv("VOICEREPLAY_HOME", str(env.settings.home))
+    shown = CliRunner().invoke(cli_app, ["jobs", "show", event_job.id[:12]])
+    assert shown.exit_code == 0, shown.output
+    assert f"failed-calls → job {replay_job.id[:12]}" in shown.output
+    replay_shown = CliRunner().invoke(cli_app, ["jobs", "show", replay_job.id[:12]])
+    assert "failed-calls" in replay_shown.output  # the rule that triggered it

@@ -101,6 +101,8 @@ def job_view(job: Job) -> RenderableType:
          else None),
         ("error", f"{job.error_type}: {job.error}" if job.error else None),
         ("replays", " ".join(job.replay_ids) or None),
+        ("rule", (job.trigger or {}).get("rule")),
+        *_result_rows(job),
         ("key", job.idempotency_key),
     ]
     for label, value in rows:
@@ -112,6 +114,18 @@ def job_view(job: Job) -> RenderableType:
     elif job.status in ("FAILED", "CANCELLED"):
         hint = f"voicereplay jobs retry {job.id[:12]}"
     return Group(grid, Text(f"next: {hint}", style="dim")) if hint else grid
+
+
+def _result_rows(job: Job) -> list[tuple[str, Any]]:
+    """What an event job queued, or where a notification went and how it was answered."""
+    result = job.result or {}
+    if job.kind == "event" and "triggered" in result:
+        queued = [f"{t['rule']} → job {t['job_id'][:12]}{'' if t['new'] else ' (known)'}"
+                  for t in result["triggered"]]
+        return [("triggered", ", ".join(queued) or "no rule matched")]
+    if job.kind == "notify" and "status_code" in result:
+        return [("delivered", f"{result.get('target')} answered HTTP {result['status_code']}")]
+    return []
 
 
 @jobs_app.command("list")
