@@ -213,7 +213,8 @@ def _condition(name: str, value: Any) -> str:
         return f"{name} " + "|".join(map(str, value))
     if isinstance(value, dict):
         return f"{name} " + ", ".join(
-            f"{k} {_bounds(v)}" if isinstance(v, Range) else f"{k}={v}"
+            f"{k} {_bounds(v)}" if isinstance(v, Range)
+            else f"{k}=" + ("|".join(map(str, v)) if isinstance(v, list) else str(v))
             for k, v in value.items())
     if name == "flagged":
         return "flagged" if value else "not flagged"
