@@ -109,7 +109,7 @@ class RuleSet(BaseModel):
 
     version: Literal[1] = Field(default=1, description="the file format's version")
     defaults: Defaults | None = None
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[Rule]
 
     @model_validator(mode="before")
     @classmethod

@@ -153,7 +153,7 @@ class ReplaySpec(_Strict):
             raise ValueError(f"expected a mapping of replay settings, got "
                              f"{type(data).__name__}")
         if "request" in data and isinstance(data["request"], ReplayRequest):
-            return data  # already built (model_copy, tests)
+            return data  # built in code, not read from a file
         fields = dict(data)
         for key in NOT_IN_RULES:
             if key in fields:
@@ -184,7 +184,6 @@ class ReplaySpec(_Strict):
         except VoiceReplayError as exc:
             raise ValueError(str(exc)) from None
         return self
-
 
     def summary(self) -> str:
         """What the replay changes, on one line (file names, not their contents)."""
