@@ -412,3 +412,10 @@ def test_the_example_file_loads_and_flags_the_demo_call() -> None:
     assert "low-qa-score" not in [r.name for r in rules.matching(vapi_call())]
     low = {k: {**v, "scoreNormalized": 55} for k, v in SCORECARDS.items()}
     assert "low-qa-score" in [r.name for r in rules.matching(vapi_report(scorecards=low))]
+
+
+def test_every_condition_of_the_schema_is_evaluated() -> None:
+    from voicereplay.pipeline.rules_conditions import _CHECKS
+    from voicereplay.pipeline.rules_schema import When
+
+    assert list(_CHECKS) == list(When.model_fields)
