@@ -100,6 +100,8 @@ def test_the_migration_fills_the_search_text_of_stored_calls(store: Store) -> No
         conn.execute(sa.text("drop table call_data"))
         conn.execute(sa.text("drop table call_search"))
         conn.execute(sa.text("drop table events"))  # 0007 came later
+        conn.execute(sa.text('alter table jobs drop column "trigger"'))  # and 0008
+        conn.execute(sa.text("alter table jobs drop column result"))
     url, root = store.url, store.artifacts.root
     store.close()
     with Store(url, root) as again:

@@ -163,7 +163,9 @@ def _stored_demo(env: Env) -> None:
     assert outcome.ok
 
 
-def test_flagging_a_call_runs_the_rules_with_flagged_true(env: Env) -> None:
+def test_flagging_a_call_runs_the_rules_with_flagged_true(env: Env,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
     _stored_demo(env)
     env.rules.write_text(rules_text(when="flagged: true"), encoding="utf-8")
     call = env.store.get_call(DEMO_CALL, "vapi")
@@ -187,6 +189,11 @@ def test_flagging_a_call_runs_the_rules_with_flagged_true(env: Env) -> None:
     event = env.store.events.get(flagged["event_id"])
     assert '"reason": "refund bug"' in event.body
     assert call.call_id == DEMO_CALL
+    monkeypatch.setenv("VOICEREPLAY_HOME", str(env.settings.home))
+    monkeypatch.setenv("VOICEREPLAY_RULES", str(env.rules))
+    checked = CliRunner().invoke(cli_app, ["rules", "check", DEMO_CALL])
+    assert checked.exit_code == 0, checked.output
+    assert "✓ the call is flagged" in checked.output  # the stored flag, no --flagged
 
 
 def test_the_flag_button_on_the_call_page_flags_the_call(env: Env) -> None:

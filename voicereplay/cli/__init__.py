@@ -16,6 +16,7 @@ from voicereplay.cli.compare import compare
 from voicereplay.cli.demo import demo
 from voicereplay.cli.jobs import jobs_app, worker
 from voicereplay.cli.replays import call, replays_app
+from voicereplay.cli.rules import rules_app
 from voicereplay.cli.serve import serve
 from voicereplay.cli.snapshots import snapshot_app
 from voicereplay.cli.sync import calls_sync
@@ -31,6 +32,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(replays_app, name="replays")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(rules_app, name="rules")
 app.command()(call)
 app.command()(compare)
 app.command()(demo)

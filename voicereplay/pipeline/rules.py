@@ -109,7 +109,7 @@ class RuleSet(BaseModel):
 
     version: Literal[1] = Field(default=1, description="the file format's version")
     defaults: Defaults | None = None
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[Rule]
 
     @model_validator(mode="before")
     @classmethod
@@ -144,15 +144,16 @@ class RuleSet(BaseModel):
 
 # -- loading ---------------------------------------------------------------------------------
 def rules_path(settings: Settings, explicit: Path | None = None) -> Path:
-    """The rules file: ``explicit``, else ``$VOICEREPLAY_HOME/rules.yaml``."""
-    return explicit if explicit is not None else settings.home / RULES_FILE
+    """The rules file: ``explicit``, else ``VOICEREPLAY_RULES`` (``settings.rules_file``),
+    else ``$VOICEREPLAY_HOME/rules.yaml``."""
+    return explicit or settings.rules_file or settings.home / RULES_FILE
 
 
 def load_configured_rules(settings: Settings, explicit: Path | None = None) -> RuleSet | None:
     """The configured rules; None when none is named and the default file does not exist (a
     named file that is missing is a ConfigError)."""
     path = rules_path(settings, explicit)
-    if explicit is None and not path.exists():
+    if explicit is None and settings.rules_file is None and not path.exists():
         return None
     return load_rules(path)
 

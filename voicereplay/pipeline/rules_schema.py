@@ -153,7 +153,7 @@ class ReplaySpec(_Strict):
             raise ValueError(f"expected a mapping of replay settings, got "
                              f"{type(data).__name__}")
         if "request" in data and isinstance(data["request"], ReplayRequest):
-            return data  # already built (model_copy, tests)
+            return data  # built in code, not read from a file
         fields = dict(data)
         for key in NOT_IN_RULES:
             if key in fields:
@@ -185,7 +185,6 @@ class ReplaySpec(_Strict):
             raise ValueError(str(exc)) from None
         return self
 
-
     def summary(self) -> str:
         """What the replay changes, on one line (file names, not their contents)."""
         said = [f"{key} {path.name}" for key, path in
@@ -213,7 +212,8 @@ def _condition(name: str, value: Any) -> str:
         return f"{name} " + "|".join(map(str, value))
     if isinstance(value, dict):
         return f"{name} " + ", ".join(
-            f"{k} {_bounds(v)}" if isinstance(v, Range) else f"{k}={v}"
+            f"{k} {_bounds(v)}" if isinstance(v, Range)
+            else f"{k}=" + ("|".join(map(str, v)) if isinstance(v, list) else str(v))
             for k, v in value.items())
     if name == "flagged":
         return "flagged" if value else "not flagged"
