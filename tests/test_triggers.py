@@ -334,3 +334,5 @@ def test_jobs_show_says_what_an_event_job_queued(env: Env,
     assert f"failed-calls → job {replay_job.id[:12]}" in shown.output
     replay_shown = CliRunner().invoke(cli_app, ["jobs", "show", replay_job.id[:12]])
     assert "failed-calls" in replay_shown.output  # the rule that triggered it
+    listed = CliRunner().invoke(cli_app, ["jobs", "list"], env={"COLUMNS": "200"})
+    assert "replay (failed-calls)" in listed.output and " event " in listed.output

@@ -61,10 +61,12 @@ def _state(status: str, stage: str | None, progress: str | None, error: str | No
 
 def job_table(jobs: Sequence[Job]) -> Table:
     table = Table(title=f"{len(jobs)} job(s)", header_style="bold")
-    for name in ("job", "call", "created (UTC)", "attempt", "status", "replays"):
+    for name in ("job", "kind", "call", "created (UTC)", "attempt", "status", "replays"):
         table.add_column(name, overflow="fold", no_wrap=name == "job")
     for job in jobs:
-        add_row(table, job.id[:12], _call(job.call_provider, job.call_id),
+        rule = (job.trigger or {}).get("rule")
+        kind = f"{job.kind} ({rule})" if rule and job.kind == "replay" else job.kind
+        add_row(table, job.id[:12], kind, _call(job.call_provider, job.call_id),
                 _when(job), f"{job.attempt}/{job.max_attempts}",
                 _state(job.status, job.stage, job.progress, job.error),
                 " ".join(r[:12] for r in job.replay_ids))
