@@ -275,3 +275,13 @@ def test_the_replay_form_runs_a_job_and_opens_its_comparison(page: Any,
     assert job.status == "COMPLETED" and page.url.endswith(f"/replays/{job.replay_ids[0]}")
     _open_comparison(page, served, job.replay_ids[0])
     assert "Check the order status first." in page.inner_text("#snapshot-diff")
+
+
+def test_the_flag_button_flags_the_call_and_the_page_says_so(page: Any, served: Served) -> None:
+    page.goto(f"{served.url}/calls/vapi/{DEMO_CALL}")
+    page.click("#flag-button")
+    page.wait_for_selector("#flag .flagged")
+    assert "Flagged" in page.inner_text("#flag")
+    assert page.query_selector("#flag-button") is None  # flagged once
+    _shot(page, "call-flagged.png")
+    assert served.store.events.find("vapi", DEMO_CALL, "flag") is not None
