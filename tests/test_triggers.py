@@ -336,3 +336,29 @@ def test_jobs_show_says_what_an_event_job_queued(env: Env,
     assert "failed-calls" in replay_shown.output  # the rule that triggered it
     listed = CliRunner().invoke(cli_app, ["jobs", "list"], env={"COLUMNS": "200"})
     assert "replay (failed-calls)" in listed.output and " event " in listed.output
+
+
+@pytest.mark.models
+def test_a_webhook_triggered_replay_runs_the_embedded_models(env: Env) -> None:
+    """The rule names no fake: faster-whisper hears the caller, piper speaks, and the
+    recorded agent turns are served (``model: recorded``), as a new user's first rule would."""
+    env.rules.write_text(
+        "version: 1\nrules:\n  - name: failed-calls\n    when: {success: false}\n"
+        "    replay:\n      model: recorded\n      checks:\n"
+        "        - {type: tool_not_called, tool: issue_refund}\n", encoding="utf-8")
+    assert env.run(env.post(vapi_report(env.storage, env.storage_server.url))).status == \
+        "completed"
+    [replay_job] = env.store.jobs.list(kind="replay", limit=None)
+    done = env.run(replay_job)
+    assert done.status == "completed", done.job
+    replay = env.store.replays.get(replay_job.replay_ids[0] if replay_job.replay_ids
+                                   else done.job.replay_ids[0])  # type: ignore[union-attr]
+    assert replay.backends.stt == "faster-whisper" and replay.backends.tts == "piper"
+    heard = [t.heard for t in replay.turns if t.role == "user" and t.heard]
+    assert any("4417" in h or "order" in h.lower() for h in heard)  # real speech recognised
+    from voicereplay.pipeline.notify import build_summary
+
+    summary = build_summary(env.store, env.store.jobs.get(replay_job.id), rule="failed-calls")
+    assert summary["passed"] is False  # the recorded agent still refunds on turn 4
+    [failing] = summary["replays"][0]["checks"]["failing"]
+    assert failing["evidence"][0]["turn"] == 4
