@@ -57,6 +57,12 @@ class Env:
         return run_job(self.store, job_id, Worker(self.settings), runners=JOB_RUNNERS,
                        submit=self.queue.submit_job)
 
+    def cli_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The CLI in this test sees this store."""
+        monkeypatch.setenv("VOICEREPLAY_HOME", str(self.settings.home))
+        monkeypatch.setenv("VOICEREPLAY_DATABASE_URL", self.settings.database_url)
+        monkeypatch.setenv("VOICEREPLAY_RULES", str(self.rules))
+
     def post(self, body: dict[str, Any]) -> Job:
         """Receive a Vapi report as the endpoint does; its event job."""
         import json
@@ -69,11 +75,13 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
+def env(tmp_path: Path, store_url: str) -> Iterator[Env]:
+    """On SQLite, and on a real PostgreSQL (the store and the queue) for the servers lane."""
     storage = Storage()
     rules = tmp_path / "rules.yaml"
     rules.write_text(rules_text(), encoding="utf-8")
     settings = Settings.from_env({"VOICEREPLAY_HOME": str(tmp_path / "home"),
+                                  "VOICEREPLAY_DATABASE_URL": store_url,
                                   "VOICEREPLAY_VAPI_WEBHOOK_SECRET": "s",
                                   "VOICEREPLAY_RULES": str(rules),
                                   "VOICEREPLAY_JOB_ATTEMPTS": "1"})
@@ -189,8 +197,7 @@ def test_flagging_a_call_runs_the_rules_with_flagged_true(env: Env,
     event = env.store.events.get(flagged["event_id"])
     assert '"reason": "refund bug"' in event.body
     assert call.call_id == DEMO_CALL
-    monkeypatch.setenv("VOICEREPLAY_HOME", str(env.settings.home))
-    monkeypatch.setenv("VOICEREPLAY_RULES", str(env.rules))
+    env.cli_env(monkeypatch)
     checked = CliRunner().invoke(cli_app, ["rules", "check", DEMO_CALL])
     assert checked.exit_code == 0, checked.output
     assert "✓ the call is flagged" in checked.output  # the stored flag, no --flagged
@@ -280,10 +287,9 @@ def test_sync_imports_missed_calls_as_if_their_webhook_had_arrived(
     assert (again.listed, again.events) == (0, [])  # the next round looks back one interval
 
     # the CLI: the call is stored now, so nothing to import
-    for name, value in {"VOICEREPLAY_HOME": str(settings.home), "VAPI_API_KEY": "test-vapi-key",
-                        "VAPI_BASE_URL": server.url,
-                        "VOICEREPLAY_RULES": str(env.rules)}.items():
-        monkeypatch.setenv(name, value)
+    env.cli_env(monkeypatch)
+    monkeypatch.setenv("VAPI_API_KEY", "test-vapi-key")
+    monkeypatch.setenv("VAPI_BASE_URL", server.url)
     result = CliRunner().invoke(cli_app, ["calls", "sync", "--since", "3650d"])
     assert result.exit_code == 0, result.output
     assert "1 call(s) listed, 1 already stored, 0 to import" in result.output
@@ -328,7 +334,7 @@ def test_jobs_show_says_what_an_event_job_queued(env: Env,
     event_job = env.post(vapi_report(env.storage, env.storage_server.url))
     env.run(event_job)
     [replay_job] = env.store.jobs.list(kind="replay", limit=None)
-    monkeypatch.setenv("VOICEREPLAY_HOME", str(env.settings.home))
+    env.cli_env(monkeypatch)
     shown = CliRunner().invoke(cli_app, ["jobs", "show", event_job.id[:12]])
     assert shown.exit_code == 0, shown.output
     assert f"failed-calls → job {replay_job.id[:12]}" in shown.output
