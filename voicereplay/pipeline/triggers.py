@@ -45,7 +45,7 @@ from voicereplay.models import Call
 from voicereplay.pipeline.calling import Progress
 from voicereplay.pipeline.importing import ImportOutcome, import_calls, open_provider
 from voicereplay.pipeline.jobs import KEY_LENGTH, JobContext, JobResult, Submit
-from voicereplay.pipeline.notify import NotifyTarget, build_summary, post, render
+from voicereplay.pipeline.notify import NotifyTarget, build_summary, post, redacted, render
 from voicereplay.pipeline.rules import Rule, RuleSet, load_configured_rules, replay_request
 from voicereplay.providers import create
 from voicereplay.providers.retell import parse_webhook as parse_retell_call
@@ -249,18 +249,11 @@ def run_notification(context: JobContext) -> JobResult:
                            "longer in the rules file")
     summary = build_summary(context.store, replay_job, rule=rule.name,
                             public_url=settings.public_url)
-    context.progress(Progress("notify", f"posting to {_where(target.url)}"))
+    context.progress(Progress("notify", f"posting to {redacted(target.url)}"))
     status = post(target, render(summary, target.format), timeout=settings.http_timeout)
     return JobResult(call=(replay_job.call_provider or "?", replay_job.call_id or "?"),
-                     result={"status_code": status, "target": _where(target.url),
+                     result={"status_code": status, "target": redacted(target.url),
                              "format": target.format, "replay_job": replay_job.id})
-
-
-def _where(url: str) -> str:
-    """A target as it may be shown: no query string (a Slack URL's path is its secret, so
-    only the host is kept for it)."""
-    head = url.split("?", 1)[0]
-    return head.split("/services/", 1)[0] + "/services/…" if "/services/" in head else head
 
 
 # -- backfill -------------------------------------------------------------------------------
