@@ -37,6 +37,7 @@ BENCHMARKS.md to stdout.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import hashlib
 import hmac
@@ -422,7 +423,7 @@ def parts(args: argparse.Namespace) -> dict[str, Any]:
         reports = Reports(Storage(), "http://127.0.0.1:9")
         steps: dict[str, list[float]] = {k: [] for k in (
             "verify", "parse", "events.record", "jobs.enqueue", "huey enqueue",
-            "jobs.delivered", "receive() whole")}
+            "jobs.delivered", "receive() whole", "app over ASGI (no TCP), client included")}
 
         def took(name: str, began: float) -> None:
             steps[name].append((time.perf_counter() - began) * 1e6)
@@ -458,6 +459,10 @@ def parts(args: argparse.Namespace) -> dict[str, Any]:
             t = time.perf_counter()
             receive("vapi", store, settings, body, headers, submit=queue.submit_job)
             took("receive() whole", t)
+        asgi_plan = schedule(args.parts, 0, seed=13)
+        for took_us in asyncio.run(_asgi(settings, store, [reports.body(c)
+                                                           for c, _ in asgi_plan], args.auth)):
+            steps["app over ASGI (no TCP), client included"].append(took_us)
         profile = cProfile.Profile()
         profile.enable()
         for body, headers in bodies[len(bodies) // 2:]:
@@ -472,6 +477,26 @@ def parts(args: argparse.Namespace) -> dict[str, Any]:
     return {"part": "parts", "n": args.parts,
             **{k: {"p50_us": statistics.median(v), "p99_us": _pct(v, 0.99)}
                for k, v in steps.items()}}
+
+
+async def _asgi(settings: Any, store: Any, bodies: list[bytes], auth: str) -> list[float]:
+    """Microseconds of each POST through ``create_app`` in this process, one at a time."""
+    import httpx
+
+    from voicereplay.web import create_app
+
+    app = create_app(settings, store=store, allowed_hosts=["127.0.0.1"])
+    times = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        for body in bodies:
+            began = time.perf_counter()
+            answer = await client.post("/webhooks/vapi", content=body,
+                                       headers=_headers(auth, body))
+            times.append((time.perf_counter() - began) * 1e6)
+            if answer.status_code != 200:
+                raise SystemExit(f"ASGI: {answer.status_code} {answer.text[:200]}")
+    return times
 
 
 # -- report -----------------------------------------------------------------------------------
