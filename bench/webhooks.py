@@ -175,8 +175,10 @@ class Reports:
         self.audio = {kind: storage.files.pop(f"{PLACEHOLDER}-{kind}.wav") for kind in KINDS}
         self.storage = storage
 
-    def body(self, call_id: str, *, redelivery: bool = False) -> bytes:
+    def body(self, call_id: str, *, redelivery: bool = False, ignored: bool = False) -> bytes:
         text = self.template.replace(PLACEHOLDER, call_id)
+        if ignored:  # the same bytes, a type that is acknowledged and not stored
+            text = text.replace('"type":"end-of-call-report"', '"type":"conversation-update"', 1)
         if redelivery:
             text = text.replace("X-Amz-Signature=sig", "X-Amz-Signature=redelivered")
         return text.encode()
@@ -210,11 +212,11 @@ def schedule(count: int, duplicates: int, seed: int = 7) -> list[tuple[str, bool
 
 
 def burst(url: str, reports: Reports, plan: list[tuple[str, bool]], auth: str,
-          concurrency: int) -> dict[str, Any]:
+          concurrency: int, *, ignored: bool = False) -> dict[str, Any]:
     """Post every report of ``plan`` with ``concurrency`` threads; latencies and answers."""
     import httpx
 
-    bodies = [reports.body(call_id, redelivery=dup) for call_id, dup in plan]
+    bodies = [reports.body(call_id, redelivery=dup, ignored=ignored) for call_id, dup in plan]
     feed = iter(range(len(plan)))
     lock = threading.Lock()
     latency = [0.0] * len(plan)
@@ -254,8 +256,11 @@ def burst(url: str, reports: Reports, plan: list[tuple[str, bool]], auth: str,
             per_call.setdefault(call_id, []).append(status)
     # One delivery of each call is answered "stored", every other one "duplicate" (a
     # redelivery racing its original may be the one stored; which one does not matter).
-    once = sum(1 for got in per_call.values()
-               if got.count("stored") == 1 and got.count("duplicate") == len(got) - 1)
+    if ignored:
+        once = sum(1 for got in per_call.values() if set(got) == {"ignored"})
+    else:
+        once = sum(1 for got in per_call.values()
+                   if got.count("stored") == 1 and got.count("duplicate") == len(got) - 1)
     return {"requests": len(plan), "wall_s": wall, "rps": len(plan) / wall,
             "p50_ms": _pct(ms, 0.5), "p90_ms": _pct(ms, 0.9), "p99_ms": _pct(ms, 0.99),
             "max_ms": max(ms), "non_2xx": len(failed), "first_failures": failed[:3],
@@ -310,6 +315,17 @@ def ack_run(args: argparse.Namespace) -> dict[str, Any]:
             row.update(other_cores=others.cores(),
                        server_cpu_ms=1000 * (_cpu_seconds(pid) - cpu0) / len(plan),
                        client_cpu_ms=1000 * (time.process_time() - own0) / len(plan))
+            if args.ignored:  # the floor: HTTP, verify and parse, nothing stored
+                floor = schedule(args.ignored, 0, seed=5)
+                others, cpu0, own0 = (Others(os.getpid(), pid), _cpu_seconds(pid),
+                                      time.process_time())
+                base = burst(url, reports, floor, args.auth, args.concurrency, ignored=True)
+                row["ignored"] = {**base, "other_cores": others.cores(),
+                                  "server_cpu_ms": 1000 * (_cpu_seconds(pid) - cpu0) / len(floor),
+                                  "client_cpu_ms": 1000 * (time.process_time() - own0)
+                                  / len(floor), "count": args.ignored, "duplicates": 0,
+                                  "concurrency": args.concurrency,
+                                  "ok_ignored": base["calls_stored_once"] == args.ignored}
         _db_file(root / "home")
         row.update(check_store(root / "home", plan), huey_messages=_huey_messages(root / "home"))
     finally:
@@ -318,6 +334,7 @@ def ack_run(args: argparse.Namespace) -> dict[str, Any]:
     row.update(part="ack", count=distinct, duplicates=len(plan) - distinct,
                concurrency=args.concurrency, auth=args.auth)
     row["ok"] = (row["non_2xx"] == 0 and row["calls_stored_once"] == distinct
+                 and row.get("ignored", {}).get("ok_ignored", True)
                  and row["answered_duplicate"] == len(plan) - distinct
                  and row["events"] == distinct and row["events_match"]
                  and row["deliveries"] == len(plan) and row["event_jobs"] == distinct
@@ -522,7 +539,9 @@ def report(ack: list[dict[str, Any]], drain: list[dict[str, Any]],
     if ack or drain:
         print(head)
         print(rule)
-    for rows, name in ((ack, "ack (--no-worker)"), (drain, "ack with worker draining")):
+    floor = [r["ignored"] for r in ack if "ignored" in r]
+    for rows, name in ((ack, "ack (--no-worker)"), (floor, "ignored type, same size (floor)"),
+                       (drain, "ack with worker draining")):
         if not rows:
             continue
         r0 = rows[0]
@@ -576,6 +595,8 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=0,
                         help="also time receive()'s steps in process on N reports")
     parser.add_argument("--skip-ack", action="store_true")
+    parser.add_argument("--ignored", type=int, default=1000,
+                        help="after the ack burst, N reports of an ignored type (0: skip)")
     args = parser.parse_args()
     ack: list[dict[str, Any]] = []
     drain: list[dict[str, Any]] = []

@@ -18,10 +18,10 @@ import builtins
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicereplay.errors import NotStoredError, StoreError
@@ -30,6 +30,7 @@ from voicereplay.store.tables import EventRow, utcnow
 
 __all__ = ["Event", "EventRepository", "EventStatus"]
 
+_EVENTS = cast(Table, EventRow.__table__)  # Core statements on it skip the ORM's bookkeeping
 EventStatus = Literal["PENDING", "PROCESSED", "FAILED", "IGNORED"]
 
 
@@ -75,7 +76,7 @@ class EventRepository:
                   "status": "PENDING"}
         try:  # a new event is the usual case: one INSERT, its key's unique constraint decides
             with self._db.session("storing a webhook event", write=True) as session:
-                session.execute(insert(EventRow).values(**values))
+                session.execute(insert(_EVENTS), values)
         except StoreError as exc:  # stored already (a redelivery, or a concurrent delivery)
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
