@@ -23,6 +23,8 @@ included, waiting for a free thread not).
    event jobs == distinct reports, every job handed to Huey once (its queue holds exactly that
    many messages), deliveries counted == requests sent, every redelivery answered
    ``duplicate``.
+   With ``--ignored N`` (default 1,000) the same server then gets N bodies of the same size
+   whose type is acknowledged and ignored: the floor (HTTP, verify, parse, nothing stored).
 2. **drain** — ``serve`` with its embedded worker (``--worker-concurrency``): ``--drain``
    reports (and a tenth as many duplicates) acknowledged while the worker takes every call in
    (JSON, snapshot, four recordings downloaded from the storage app), runs the rules and the
