@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huey import PostgresHuey, RedisHuey, SqliteHuey
 
 from tests.conftest import REPO
 from voicereplay import pipeline
@@ -133,8 +134,8 @@ def test_two_workers_drain_twenty_jobs_each_completed_once(settings: Settings,
                                                           workers: Workers) -> None:
     store = Store.from_settings(settings)
     queue = JobQueue(store, settings)
-    assert type(queue.huey).__name__ == {"sqlite": "SqliteHuey", "postgres": "PostgresHuey",
-                                         "redis": "RedisHuey"}[queue_backend(settings)]
+    assert isinstance(queue.huey, {"sqlite": SqliteHuey, "postgres": PostgresHuey,
+                                   "redis": RedisHuey}[queue_backend(settings)])
     first, second = workers.start("--concurrency", "3"), workers.start("--concurrency", "3")
     wait_for("both workers to listen", lambda: all(
         "thread(s)" in workers.log(n) for n in (0, 1)), workers)

@@ -211,6 +211,9 @@ def test_the_embedded_queue_is_sqlite_in_the_home(settings: Settings) -> None:
     huey = open_huey(settings)
     assert isinstance(huey, SqliteHuey) and queue_backend(settings) == "sqlite"
     assert Path(huey.storage.filename) == settings.home / "queue.db"
+    # WAL with synchronous=NORMAL, as the store: a message is not one fsync (1 = NORMAL)
+    assert huey.storage.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert huey.storage.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
 
 
 def run_queued(queue: JobQueue) -> list[dict[str, Any]]:

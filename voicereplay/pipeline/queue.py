@@ -5,7 +5,9 @@
 - ``RedisHuey`` when ``VOICEREPLAY_REDIS_URL`` is set;
 - ``PostgresHuey`` when the store is PostgreSQL — workers on many machines then share one
   database for calls, replays, jobs and the queue;
-- otherwise ``SqliteHuey`` at ``$VOICEREPLAY_HOME/queue.db``: nothing to start.
+- otherwise ``SqliteHuey`` at ``$VOICEREPLAY_HOME/queue.db``: nothing to start. Like the store,
+  it runs WAL with ``synchronous=NORMAL`` (Huey's default waits for an fsync on every message;
+  a message lost to a power cut is a lost delivery, which the sweep below makes good).
 
 Huey is **at-most-once**: a worker killed after taking a message loses it. The jobs table is
 what makes delivery safe (see :mod:`voicereplay.pipeline.jobs`): a job is claimed, heartbeated
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
+from huey.storage import SqliteStorage
 
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, StoreError, VoiceReplayError
@@ -52,6 +55,19 @@ JOB_RUNNERS: dict[str, JobRunner] = {**RUNNERS, "event": run_event,
                                      "notify": run_notification}
 
 
+class _SqliteStorage(SqliteStorage):
+    """Huey's SQLite storage with the store's durability: WAL, ``synchronous=NORMAL``."""
+
+    def _create_connection(self) -> Any:
+        conn = super()._create_connection()
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+
+class _SqliteHuey(SqliteHuey):
+    storage_class = _SqliteStorage
+
+
 def queue_backend(settings: Settings) -> str:
     """``redis``, ``postgres`` or ``sqlite``: where jobs are delivered for these settings."""
     if settings.redis_url:
@@ -76,8 +92,8 @@ def open_huey(settings: Settings, store: Store | None = None) -> Huey:
             with store.db.schema_lock():
                 return PostgresHuey(QUEUE_NAME, dsn=dsn, results=False)
         settings.home.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(QUEUE_NAME, filename=str(settings.home / "queue.db"),
-                          results=False, timeout=30)
+        return _SqliteHuey(QUEUE_NAME, filename=str(settings.home / "queue.db"),
+                           results=False, timeout=30)
     except OSError as exc:
         raise StoreError(f"cannot open the job queue in {settings.home}: {exc}") from exc
     except VoiceReplayError:

@@ -5,7 +5,8 @@ it before returning, so a 2xx is only ever sent for an event on disk. A redelive
 event (Vapi retries with a backoff plan, Retell up to three times) finds the stored row: it
 counts the delivery (``deliveries``, ``last_received_at``) and keeps the first body — it is not
 stored twice. The body is not part of the key, because the presigned URLs in it differ on
-every delivery.
+every delivery. The INSERT comes first and the key's unique constraint decides, so a new event
+(nearly every delivery) costs one write transaction.
 
 A new event is ``PENDING``; whoever processes it (the next step: imports, rules, replays) moves
 it to ``PROCESSED``, ``FAILED`` (with the error) or ``IGNORED`` with :meth:`~EventRepository.mark`.
@@ -17,10 +18,10 @@ import builtins
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicereplay.errors import NotStoredError, StoreError
@@ -29,6 +30,7 @@ from voicereplay.store.tables import EventRow, utcnow
 
 __all__ = ["Event", "EventRepository", "EventStatus"]
 
+_EVENTS = cast(Table, EventRow.__table__)  # Core statements on it skip the ORM's bookkeeping
 EventStatus = Literal["PENDING", "PROCESSED", "FAILED", "IGNORED"]
 
 
@@ -68,25 +70,21 @@ class EventRepository:
         """Store an event (committed on return); ``True`` when it is new, ``False`` for a
         redelivery of a stored one (then only its delivery count and time change)."""
         now = now or utcnow()
-        existing = self._redelivered(provider, event_type, call_id, now)
-        if existing is not None:
-            return existing, False
-        row = EventRow(id=uuid.uuid4().hex, provider=provider, event_type=event_type,
-                       call_id=call_id, received_at=now, last_received_at=now, deliveries=1,
-                       body=body, headers=dict(headers or {}), status="PENDING")
-        try:
+        values = {"id": uuid.uuid4().hex, "provider": provider, "event_type": event_type,
+                  "call_id": call_id, "received_at": now, "last_received_at": now,
+                  "deliveries": 1, "body": body, "headers": dict(headers or {}),
+                  "status": "PENDING"}
+        try:  # a new event is the usual case: one INSERT, its key's unique constraint decides
             with self._db.session("storing a webhook event", write=True) as session:
-                session.add(row)
-                session.flush()
-                event = _event(row)
-        except StoreError as exc:  # another delivery of the same event won the race
+                session.execute(insert(_EVENTS), values)
+        except StoreError as exc:  # stored already (a redelivery, or a concurrent delivery)
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
             found = self._redelivered(provider, event_type, call_id, now)
             if found is None:
                 raise
             return found, False
-        return event, True
+        return Event.model_validate(values), True
 
     def get(self, event_id: str) -> Event:
         with self._db.session("reading a webhook event") as session:

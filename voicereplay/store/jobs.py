@@ -32,10 +32,10 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicereplay.errors import StoreError
@@ -87,6 +87,13 @@ def _job(row: JobRow) -> Job:
     return Job.model_validate(row, from_attributes=True)
 
 
+# Built once: a statement made per call costs more than running it (SQLAlchemy's cache key).
+_JOBS = cast(Table, JobRow.__table__)
+_DELIVERED = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(
+    delivered_at=bindparam("at"))
+_BY_KEY = select(_JOBS).where(_JOBS.c.idempotency_key == bindparam("key"))
+
+
 class JobRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -104,15 +111,13 @@ class JobRepository:
         if existing is not None:
             return existing, False
         provider, call_id = call if call is not None else (None, None)
-        row = JobRow(id=uuid.uuid4().hex, kind=kind, request=request,
-                     idempotency_key=idempotency_key, status="PENDING", attempt=0,
-                     max_attempts=max_attempts, replay_ids=[], created_at=utcnow(),
-                     call_provider=provider, call_id=call_id, trigger=trigger)
-        try:
+        values = {"id": uuid.uuid4().hex, "kind": kind, "request": request,
+                  "idempotency_key": idempotency_key, "status": "PENDING", "attempt": 0,
+                  "max_attempts": max_attempts, "replay_ids": [], "created_at": utcnow(),
+                  "call_provider": provider, "call_id": call_id, "trigger": trigger}
+        try:  # a Core INSERT: the ORM's unit of work costs more than the statement here
             with self._db.session("enqueueing a job", write=True) as session:
-                session.add(row)
-                session.flush()
-                job = _job(row)
+                session.execute(insert(_JOBS), values)
         except StoreError as exc:  # lost the race for the key: the other enqueue's job wins
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
@@ -120,7 +125,7 @@ class JobRepository:
             if found is None:
                 raise
             return found, False
-        return job, True
+        return Job.model_validate(values), True
 
     def get(self, job_id: str) -> Job:
         """A job by id or an unambiguous prefix (6+ characters)."""
@@ -162,8 +167,8 @@ class JobRepository:
 
     def _by_key(self, key: str) -> Job | None:
         with self._db.session("reading a job") as session:
-            row = session.scalars(select(JobRow).where(JobRow.idempotency_key == key)).first()
-            return _job(row) if row is not None else None
+            row = session.execute(_BY_KEY, {"key": key}).mappings().first()
+            return Job.model_validate(dict(row)) if row is not None else None
 
     # -- state changes (each one conditional UPDATE) ---------------------------------------
     def claim(self, job_id: str, worker_id: str, *, lease: float,
@@ -218,8 +223,7 @@ class JobRepository:
     def delivered(self, job_id: str, *, at: datetime | None = None) -> None:
         """Note that ``job_id`` was handed to the queue (to run at ``at``, default now)."""
         with self._db.session(f"delivering job {job_id}", write=True) as session:
-            session.execute(update(JobRow).where(JobRow.id == job_id)
-                            .values(delivered_at=at or utcnow()))
+            session.execute(_DELIVERED, {"job_id": job_id, "at": at or utcnow()})
 
     def progress(self, job: Job, stage: str, message: str) -> bool:
         """Record the stage ``job``'s attempt is in; False when the attempt lost the job."""
