@@ -45,7 +45,8 @@ PIPELINE = ("voicereplay.pipeline",)
 ENGINES = ("voicereplay.simulate", "voicereplay.providers", "voicereplay.store")
 ANALYSIS = ("voicereplay.compare",)
 CORE_MODULES = ("artifacts.py", "audio.py", "checks.py", "config.py", "errors.py", "models.py",
-                "recording_check.py", "registry.py", "render.py", "retry.py", "snapshot.py",
+                "recording_check.py", "registry.py", "render.py", "retry.py", "scenario.py",
+                "snapshot.py",
                 "turns.py", "signatures.py")
 
 

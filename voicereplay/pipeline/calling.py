@@ -163,16 +163,20 @@ def run_call(
     secrets: Secrets | None = None,
     batch_id: str | None = None,
     job_id: str | None = None,
+    agent: AgentSnapshot | None = None,
 ) -> list[ReplayResult]:
     """Replay the request's call and compare every run with it (see the module docs).
-    ``batch_id`` and ``job_id``: see :func:`~voicereplay.pipeline.replaying.replay_call`."""
+    ``batch_id`` and ``job_id``: see :func:`~voicereplay.pipeline.replaying.replay_call`.
+    ``agent``: replay against this agent instead of the call's own snapshot (the request's
+    overrides apply on top; the replay's overrides are what differs from the call's own
+    snapshot) — how ``voicereplay test --agent`` swaps the agent under test."""
     settings = settings or Settings.from_env()
     secrets = secrets or Secrets()
     say = on_progress or (lambda _progress: None)
     _similarity_ready(request.report.similarity or settings.similarity)
     call = ensure_call(store, request.call, settings=settings, secrets=secrets, say=say)
     base = _base_snapshot(store, call)
-    snapshot = base.apply(request.agent_overrides())
+    snapshot = (agent or base).apply(request.agent_overrides())
     overrides = {c.path: c.after for c in diff(base, snapshot)}
     replays = replay_call(
         store, call, snapshot, base_snapshot=base, overrides=overrides,

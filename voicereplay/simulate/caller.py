@@ -30,7 +30,8 @@ from voicereplay.errors import SimulationError, StageError
 from voicereplay.models import Call, RecordingKind
 from voicereplay.simulate.stages import TextToSpeech
 
-__all__ = ["CallerSegment", "CallerTrack", "caller_segments", "find_caller_track"]
+__all__ = ["CallerSegment", "CallerTrack", "caller_segments", "find_caller_track",
+           "original_segments"]
 
 PAD = 0.1  # seconds of audio kept before and after each caller turn
 DEFAULT_GAP = 0.5  # seconds the caller waits before speaking, when the baseline does not say
@@ -93,30 +94,26 @@ def find_caller_track(
     return None, notes
 
 
-def caller_segments(
-    call: Call,
-    recordings: Mapping[RecordingKind, list[Audio]],
-    tts_caller: TextToSpeech | None,
-) -> list[CallerSegment]:
-    """One segment per baseline user turn, in order: its original audio, or TTS of its text.
+def original_segments(
+    call: Call, recordings: Mapping[RecordingKind, list[Audio]]
+) -> dict[int, CallerSegment | str]:
+    """For each baseline user turn (by index in ``call.turns``): its segment of original audio,
+    or the reason it has none (no caller track, no times, or a silent span).
 
     Audio is cut at the turn's start/end with :data:`PAD` seconds either side (clamped to the
-    track). A turn is synthesized when there is no caller track, the turn has no times, or its
-    span is silent in the track; a blank turn with no audio is skipped. Raises
-    :class:`SimulationError` when a turn needs TTS and no caller TTS was given.
-    """
+    track). :func:`caller_segments` synthesizes the turns this gives a reason for; ``voicereplay
+    save`` writes the segments it gives into a scenario."""
     track, notes = find_caller_track(call, recordings)
     active = voice_activity(track.audio) if track else None
     gaps = _gaps(call)
-    segments: list[CallerSegment] = []
+    found: dict[int, CallerSegment | str] = {}
     for index, turn in enumerate(call.turns):
         if turn.role != "user":
             continue
-        gap = gaps.get(index, DEFAULT_GAP)
         if track is None or active is None:
-            reason = "; ".join(notes)
+            found[index] = "; ".join(notes)
         elif turn.start is None or turn.end is None or turn.end <= turn.start:
-            reason = "the turn has no start/end times"
+            found[index] = "the turn has no start/end times"
         else:
             first, last = int(turn.start / FRAME), int(np.ceil(turn.end / FRAME))
             inside = active[first:last]
@@ -124,11 +121,34 @@ def caller_segments(
                 audio = cut(track.audio, turn.start - PAD, turn.end + PAD)
                 lead = min(PAD, turn.start)
                 tail = min(PAD, max(0.0, audio.duration - lead - (turn.end - turn.start)))
-                segments.append(CallerSegment(index, turn.text, audio, "original-audio",
-                                              gap=gap, lead=lead, tail=tail))
-                continue
-            reason = (f"the {track.kind} recording is silent from {turn.start:.2f} s "
-                      f"to {turn.end:.2f} s")
+                found[index] = CallerSegment(index, turn.text, audio, "original-audio",
+                                             gap=gaps.get(index, DEFAULT_GAP), lead=lead,
+                                             tail=tail)
+            else:
+                found[index] = (f"the {track.kind} recording is silent from "
+                                f"{turn.start:.2f} s to {turn.end:.2f} s")
+    return found
+
+
+def caller_segments(
+    call: Call,
+    recordings: Mapping[RecordingKind, list[Audio]],
+    tts_caller: TextToSpeech | None,
+) -> list[CallerSegment]:
+    """One segment per baseline user turn, in order: its original audio
+    (:func:`original_segments`), or TTS of its text.
+
+    A turn is synthesized when there is no caller track, the turn has no times, or its
+    span is silent in the track; a blank turn with no audio is skipped. Raises
+    :class:`SimulationError` when a turn needs TTS and no caller TTS was given.
+    """
+    gaps = _gaps(call)
+    segments: list[CallerSegment] = []
+    for index, found in original_segments(call, recordings).items():
+        if isinstance(found, CallerSegment):
+            segments.append(found)
+            continue
+        reason, turn = found, call.turns[index]
         if not turn.text.strip():
             continue  # nothing to say and nothing to play
         if tts_caller is None:
@@ -140,7 +160,8 @@ def caller_segments(
         except StageError as exc:
             raise StageError(f"synthesizing caller turn {index} ({turn.text[:40]!r}): "
                              f"{exc.message}", stage=exc.stage, retryable=exc.retryable) from exc
-        segments.append(CallerSegment(index, turn.text, audio, "tts-of-transcript", gap=gap,
+        segments.append(CallerSegment(index, turn.text, audio, "tts-of-transcript",
+                                      gap=gaps.get(index, DEFAULT_GAP),
                                       note=f"synthesized from the transcript: {reason}"))
     return segments
 
