@@ -74,6 +74,7 @@ from voicereplay.snapshot import (
     TranscriberConfig,
     TurnTaking,
     VoiceConfig,
+    substitute_variables,
 )
 
 __all__ = ["SCHEMA_VERSION", "SUFFIX", "AgentFile", "Scenario", "ScenarioToolCall",
@@ -203,6 +204,8 @@ class AgentFile(_Strict):
             data["system_prompt"] = _read_text(prompt_path, "prompt file")
             if not data["system_prompt"].strip():
                 raise ConfigError(f"{prompt_path}: the prompt file is empty")
+        for key in ("system_prompt", "first_message"):  # {{variables}}, as production did
+            data[key] = substitute_variables(data[key], self.variables)
         return AgentSnapshot.model_validate(data)
 
     @classmethod

@@ -17,6 +17,7 @@ from voicereplay.cli.demo import demo
 from voicereplay.cli.jobs import jobs_app, worker
 from voicereplay.cli.replays import call, replays_app
 from voicereplay.cli.rules import rules_app
+from voicereplay.cli.scenarios import agent_app, run_tests, save
 from voicereplay.cli.serve import serve
 from voicereplay.cli.snapshots import snapshot_app
 from voicereplay.cli.sync import calls_sync
@@ -33,11 +34,14 @@ app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(replays_app, name="replays")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rules_app, name="rules")
+app.add_typer(agent_app, name="agent")
 app.command()(call)
 app.command()(compare)
 app.command()(demo)
 app.command()(worker)
 app.command()(serve)
+app.command()(save)
+app.command("test")(run_tests)
 
 
 def _version(value: bool) -> None:

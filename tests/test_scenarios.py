@@ -1,0 +1,221 @@
+"""Regression scenarios: `voicereplay save` writes the demo replay as a scenario, and
+`voicereplay test` replays it (fake backends, no models) against the production prompt (fails on
+turn 4: issue_refund) and the fixed prompt via --agent (passes), in an empty store too."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.fakes import prompt_llm
+from tests.web_demo import DEMO_CALL, replayed_demo
+from voicereplay.audio import load_channels
+from voicereplay.checks import ToolNotCalled
+from voicereplay.cli import app
+from voicereplay.errors import ConfigError
+from voicereplay.scenario import load_scenario
+
+prompt_llm.register()
+runner = CliRunner()
+FAKES = ["--stt", "fake-stt", "--tts", "fake-tts", "--caller-tts", "fake-tts"]
+FIXED_PROMPT = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "fixed-prompt.txt"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"  # VOICEREPLAY_HOME (tests/conftest.py)
+
+
+@pytest.fixture
+def saved(home: Path, tmp_path: Path) -> Path:
+    """The demo call replayed with prompt-llm and a tool_not_called check, saved."""
+    _settings, _store, replay_id = replayed_demo(
+        home, llm="prompt-llm", checks=[ToolNotCalled(tool="issue_refund")])
+    code, out, err = run("save", replay_id, "--dir", str(tmp_path / "scenarios"))
+    assert code == 0, err
+    path = Path(out.strip())
+    assert path == tmp_path / "scenarios" / "vapi-dfed92e7.voicereplay.yaml"
+    return path
+
+
+@pytest.fixture
+def fixed_agent(saved: Path, tmp_path: Path) -> Path:
+    """An agent file exported from the call's snapshot, its prompt swapped for the fixed one."""
+    code, _out, err = run("agent", "export", DEMO_CALL, "-o", str(tmp_path / "agent.yaml"))
+    assert code == 0, err
+    agent = yaml.safe_load((tmp_path / "agent.yaml").read_text())
+    agent.pop("system_prompt")
+    agent["prompt_file"] = "fixed-prompt.txt"
+    shutil.copy(FIXED_PROMPT, tmp_path / "fixed-prompt.txt")
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(agent))
+    return tmp_path / "agent.yaml"
+
+
+def test_save_writes_a_readable_self_contained_scenario(saved: Path) -> None:
+    text = saved.read_text()
+    data = yaml.safe_load(text)
+    assert data["schema_version"] == 1 and data["name"] == "vapi-dfed92e7"
+    assert data["source"]["call_id"] == DEMO_CALL and data["source"]["provider"] == "vapi"
+    assert data["checks"] == [{"type": "tool_not_called", "tool": "issue_refund"}]
+    # checks near the top, the long prompt as a block scalar, the turns last
+    keys = list(data)
+    assert keys.index("checks") < keys.index("agent") < keys.index("turns") == len(keys) - 1
+    assert "  system_prompt: |" in text
+    callers = [t for t in data["turns"] if "caller" in t]
+    assert [t["caller"] for t in callers][:2] == [
+        "Hi, I ordered a pair of headphones last week and I'm wondering where my order is.",
+        "Sure, it's 4417."]
+    assert all(t["audio"].startswith("vapi-dfed92e7.voicereplay/caller-") for t in callers)
+    # the recorded tool call and result (served as the mock) and the baseline's agent turns
+    calls = [t for t in data["turns"] if "tool_calls" in t]
+    assert calls[0]["tool_calls"][0]["name"] == "issue_refund"
+    assert any(t.get("tool_result", {}).get("result") == '{"status":"refunded","amount":59.99}'
+               for t in data["turns"])
+    assert any("issued a refund of $59.99" in t.get("agent", "") for t in data["turns"])
+    # each caller segment is the customer audio of its turn, padded
+    first = load_channels(saved.parent / callers[0]["audio"])[0]
+    assert first.duration == pytest.approx(callers[0]["end"] - callers[0]["start"] + 0.2,
+                                           abs=0.02)
+    scenario = load_scenario(saved)
+    assert scenario.check_lines == [text.splitlines().index("- type: tool_not_called") + 1]
+
+
+def test_the_production_prompt_fails_on_turn_4_and_the_fixed_prompt_passes(
+        saved: Path, fixed_agent: Path, tmp_path: Path) -> None:
+    junit, report = tmp_path / "out.xml", tmp_path / "out.json"
+    code, out, err = run("test", str(saved.parent), "--llm", "prompt-llm", *FAKES,
+                         "--junit", str(junit), "--json", str(report))
+    assert code == 1, err
+    assert "FAIL" in out and "issue_refund is not called" in out and "turn 4" in out
+    data = json.loads(report.read_text())
+    [scenario] = data["scenarios"]
+    assert data["passed"] is False and scenario["verdict"] == "fail"
+    [check] = scenario["failing_checks"]
+    assert check["type"] == "tool_not_called" and check["turn"] == 4
+    assert check["location"] == f"{saved}:{load_scenario(saved).check_lines[0]}"
+    assert "issue_refund" in check["evidence"][0]["text"]
+    assert scenario["divergence_turn"] is not None
+    assert Path(scenario["reports"][0]["json"]).name == "report.json"
+    assert Path(scenario["reports"][0]["json"]).is_file()
+    suite = ET.parse(junit).getroot()
+    assert suite.tag == "testsuites" and suite.get("failures") == "1"
+    [case] = suite.iter("testcase")
+    assert case.get("name") == "vapi-dfed92e7" and case.get("file") == str(saved)
+    [failure] = case.findall("failure")
+    assert failure.get("type") == "tool_not_called"
+    assert "turn 4:" in (failure.text or "") and f"{saved}:" in (failure.text or "")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["replay_id"] == scenario["replay_ids"][0]
+    assert props["report.json"] == scenario["reports"][0]["json"]
+
+    code, out, err = run("test", str(saved), "--agent", str(fixed_agent), "--llm",
+                         "prompt-llm", *FAKES, "--junit", str(junit), "--json", str(report))
+    assert code == 0, err
+    assert "PASS" in out
+    data = json.loads(report.read_text())
+    assert data["passed"] is True and data["scenarios"][0]["failing_checks"] == []
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "0" and not list(suite.iter("failure"))
+
+
+def test_a_scenario_runs_after_the_store_is_deleted(saved: Path, home: Path,
+                                                    tmp_path: Path) -> None:
+    shutil.rmtree(home)
+    report = tmp_path / "out.json"
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES,
+                          "--json", str(report))
+    assert code == 1, err  # the same verdict as with the call in the store
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    assert scenario["failing_checks"][0]["turn"] == 4
+    # the caller was heard from the scenario's own audio, not synthesized
+    code, out, _err = run("replays", "show", scenario["replay_ids"][0], "--json")
+    replay = json.loads(out)
+    assert code == 0 and not any("synthesized" in w for w in replay["warnings"])
+    assert [t["origin"] for t in replay["turns"] if t["role"] == "user"] == \
+        ["original-audio"] * 5
+
+
+def test_k_selects_scenarios_and_runs_with_pass_rate_report_flakiness(
+        saved: Path, tmp_path: Path) -> None:
+    shutil.copy(saved, saved.parent / "other.voicereplay.yaml")  # same audio folder
+    text = (saved.parent / "other.voicereplay.yaml").read_text()
+    (saved.parent / "other.voicereplay.yaml").write_text(
+        text.replace("name: vapi-dfed92e7", "name: other-call"))
+    report = tmp_path / "out.json"
+    code, _out, err = run("test", str(saved.parent), "-k", "other", "--llm", "flaky-llm",
+                          *FAKES, "--runs", "3", "--pass-rate", "0.6", "--json", str(report))
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    assert scenario["name"] == "other-call"
+    # run 1 of 3 calls issue_refund: 2 of 3 pass, and 2/3 >= 0.6
+    assert (scenario["runs"], scenario["passed_runs"], scenario["flaky"]) == (3, 2, True)
+    assert code == 0 and scenario["verdict"] == "pass", err
+    assert scenario["failing_checks"][0]["failed_runs"] == 1
+    code, out, _err = run("test", str(saved.parent), "-k", "other", "--llm", "flaky-llm",
+                          *FAKES, "--runs", "3", "--pass-rate", "0.8", "--json", str(report))
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    assert code == 1 and scenario["verdict"] == "fail" and "2/3" in out
+    code, _out, err = run("test", str(saved.parent), "-k", "nothing-like-this")
+    assert code == 2 and "matches none" in err
+
+
+def test_save_refuses_overwrite_and_unknown_ids_and_redact(saved: Path) -> None:
+    replay_id = load_scenario(saved).source.replay_id
+    assert replay_id
+    before = saved.read_text()
+    code, _out, err = run("save", replay_id, "--dir", str(saved.parent))
+    assert code == 2 and "exists; pass --force" in err
+    code, _out, err = run("save", replay_id, "--dir", str(saved.parent), "--force")
+    assert code == 0, err
+    assert saved.read_text() == before
+    code, _out, err = run("save", "no-such-thing", "--dir", str(saved.parent))
+    assert code == 4 and "neither a stored replay nor a stored call" in err
+    code, _out, err = run("save", replay_id, "--dir", str(saved.parent), "--name", "r",
+                          "--redact")
+    assert code == 2 and "redaction is not available yet" in err
+    assert not (saved.parent / "r.voicereplay.yaml").exists()
+    assert sorted(p.name for p in saved.parent.iterdir()) == [
+        "vapi-dfed92e7.voicereplay", "vapi-dfed92e7.voicereplay.yaml"]  # no temp folder left
+
+
+def test_save_a_call_with_checks_from_a_file(saved: Path, tmp_path: Path) -> None:
+    checks = tmp_path / "checks.yaml"
+    checks.write_text("checks:\n  - type: tool_called\n    tool: check_status\n    turn: 4\n")
+    code, out, err = run("save", DEMO_CALL, "--dir", str(tmp_path / "s2"), "--checks",
+                         str(checks), "--name", "status check")
+    assert code == 0, err
+    scenario = load_scenario(Path(out.strip()))
+    assert scenario.name == "status-check" and scenario.source.replay_id is None
+    assert [c.type for c in scenario.checks] == ["tool_called"]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: t.replace("schema_version: 1", "schema_version: 7"),
+     "unknown schema_version 7"),
+    (lambda t: t.replace("mode: scripted", "mode: scripted\nspeed: fast"),
+     "speed: unknown field"),
+    (lambda t: t.replace("  tool: issue_refund", "  tool: issue_refund\n  turn: soon"),
+     "check 1 (tool_not_called): turn"),
+    (lambda t: t.replace("- caller: Sure, it's 4417.", "- caller: Sure, it's 4417.\n  agent: x"),
+     "give exactly one of caller, agent"),
+    (lambda t: t.replace("turns:\n", "turns: [\n"), "not valid YAML"),
+])
+def test_a_bad_scenario_is_one_error_naming_the_file_line_and_field(
+        saved: Path, edit: object, expected: str) -> None:
+    assert callable(edit)
+    saved.write_text(edit(saved.read_text()))
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(saved)
+    assert str(caught.value).startswith(f"{saved}:") and expected in str(caught.value)
+    code, _out, err = run("test", str(saved), *FAKES)
+    assert code == 2 and expected in err and "\n" not in err.strip()

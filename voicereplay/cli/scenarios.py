@@ -1,0 +1,239 @@
+"""`voicereplay save`, `voicereplay test` and `voicereplay agent export`: regression suites.
+
+``save`` writes a stored replay (or call) as a scenario file; ``test`` runs scenario files and
+exits 0 when every scenario passed, 1 when any failed or could not be replayed, 2 for bad input
+(a missing path, an invalid scenario or agent file, a bad option); ``agent export`` writes a
+starting agent file from a stored snapshot. The work is :mod:`voicereplay.pipeline.scenarios`
+and :mod:`voicereplay.pipeline.suites`; this module reads options and prints.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from voicereplay import pipeline
+from voicereplay.cli.common import (
+    JsonOpt,
+    ProviderOpt,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    print_json,
+    settings,
+)
+from voicereplay.cli.compare import (
+    ChecksOpt,
+    FiguresOpt,
+    JudgeModelOpt,
+    JudgeUrlOpt,
+    SimilarityOpt,
+    report_options,
+)
+from voicereplay.cli.replays import LlmKeyOpt, LlmUrlOpt, ModelOpt
+from voicereplay.compare.checks import load_checks
+from voicereplay.errors import ConfigError
+from voicereplay.pipeline import Secrets
+from voicereplay.pipeline.scenarios import save_scenario
+from voicereplay.pipeline.suite_reports import dumps, suite_json, suite_junit, write_text
+from voicereplay.pipeline.suites import ScenarioOutcome, SuiteOptions, load_suite, run_suite
+from voicereplay.scenario import Scenario, agent_yaml, load_agent_file
+
+__all__ = ["agent_app", "run_tests", "save"]
+
+TESTS_FAILED = 1
+
+agent_app = typer.Typer(no_args_is_help=True, help="Agent files for `voicereplay test --agent`.")
+
+
+@handle_errors
+def save(
+    ref: Annotated[str, typer.Argument(help="A stored replay id (or prefix), or a call id.")],
+    name: Annotated[str | None, typer.Option(
+        help="Scenario name (default: from the call, e.g. vapi-dfed92e7).")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Folder to write into.")]
+    = Path("scenarios"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing scenario.")]
+    = False,
+    checks: ChecksOpt = None,
+    redact: Annotated[bool, typer.Option(
+        "--redact", help="Redact personal data from the text and audio (not available yet).")]
+    = False,
+    provider: ProviderOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Save a replay (or a call) as a self-contained regression scenario."""
+    saved = save_scenario(open_store(), ref, directory, name=name, provider=provider,
+                          checks=load_checks(checks) if checks else None, force=force,
+                          redact=redact)
+    if json_out:
+        print_json({"path": str(saved.path), "folder": str(saved.folder),
+                    "name": saved.scenario.name, "segments": saved.segments,
+                    "checks": len(saved.scenario.checks)})
+        return
+    out.print(Text(str(saved.path)))
+    err.print(Text(f"saved {saved.scenario.name}: {len(saved.scenario.checks)} check(s), "
+                   f"{saved.segments} caller audio segment(s) in {saved.folder}; run it with "
+                   f"`voicereplay test {saved.path}`", style="dim"))
+
+
+@agent_app.command("export")
+@handle_errors
+def agent_export(
+    ref: Annotated[str, typer.Argument(help="Call id or snapshot id (prefix).")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write the agent file here (default: print it).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    provider: ProviderOpt = None,
+) -> None:
+    """Write a starting agent file from a stored snapshot."""
+    snapshot, _label = pipeline.resolve_snapshot(open_store(), ref, provider=provider)
+    text = agent_yaml(snapshot)
+    if output is None:
+        out.print(Text(text), end="")
+        return
+    if output.exists() and not force:
+        raise ConfigError(f"{output} exists; pass --force to replace it")
+    write_text(output, text)
+    err.print(Text(f"wrote {output}; use it with `voicereplay test --agent {output}`",
+                   style="dim"))
+
+
+def _verdict(outcome: ScenarioOutcome | None) -> Text:
+    if outcome is None:
+        return Text("running…", style="yellow")
+    style = {"pass": "green", "fail": "bold red", "error": "bold red"}[outcome.verdict]
+    label = outcome.verdict.upper()
+    if outcome.runs > 1:
+        label += f" {outcome.passed_runs}/{outcome.runs}" + (" flaky" if outcome.flaky else "")
+    return Text(label, style=style)
+
+
+def _failing(outcome: ScenarioOutcome | None) -> Text:
+    if outcome is None:
+        return Text("")
+    if outcome.error:
+        return Text(outcome.error)
+    if not outcome.failing:
+        return Text("")
+    check = outcome.failing[0]
+    evidence = next((e.text for e in check.evidence), check.message)
+    turn = f"turn {check.turn}: " if check.turn is not None else ""
+    more = f" (+{len(outcome.failing) - 1} more)" if len(outcome.failing) > 1 else ""
+    return Text(f"{check.name}{more}\n{turn}{evidence}\n{check.location}")
+
+
+def results_table(scenarios: list[Scenario],
+                  done: dict[str, ScenarioOutcome], started: set[str]) -> Table:
+    """The live table: one row per scenario (every cell printed literally)."""
+    table = Table(header_style="bold", expand=False)
+    for column in ("scenario", "verdict", "failing check", "divergence", "duration"):
+        table.add_column(column, overflow="fold")
+    for scenario in scenarios:
+        key = str(scenario.path)
+        outcome = done.get(key)
+        if outcome is None and key not in started:
+            table.add_row(Text(scenario.name), Text("waiting", style="dim"), "", "", "")
+            continue
+        table.add_row(Text(scenario.name), _verdict(outcome), _failing(outcome),
+                      Text(outcome.divergence or "—") if outcome else Text(""),
+                      Text(f"{outcome.duration:.1f} s") if outcome else Text(""))
+    return table
+
+
+@handle_errors
+def run_tests(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Scenario files or folders (default: scenarios/).")] = None,
+    agent: Annotated[Path | None, typer.Option(
+        "--agent", help="Agent file: the agent under test for every scenario.")] = None,
+    runs: Annotated[int | None, typer.Option(
+        min=1, max=50, help="Replays per scenario (default: each scenario's runs).")] = None,
+    pass_rate: Annotated[float, typer.Option(
+        "--pass-rate", help="Share of runs that must pass (with --runs).")] = 1.0,
+    pattern: Annotated[str | None, typer.Option(
+        "-k", help="Only scenarios whose name or path contains this (or matches this glob).")]
+    = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Scenarios run at once.")] = 1,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")]
+    = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write JSON results here.")]
+    = None,
+    model: ModelOpt = None,
+    llm_base_url: LlmUrlOpt = None,
+    llm_api_key: LlmKeyOpt = None,
+    llm: Annotated[str | None, typer.Option(
+        "--llm", help="An LLM backend registered by name (a plugin's).")] = None,
+    stt: Annotated[str, typer.Option(help="Speech-to-text backend.")] = "faster-whisper",
+    tts: Annotated[str, typer.Option(help="The agent's text-to-speech backend.")] = "piper",
+    caller_tts: Annotated[str, typer.Option(
+        help="The caller's voice when a caller turn has no audio.")] = "piper-caller",
+    similarity: SimilarityOpt = None,
+    figures: FiguresOpt = "png",
+    judge_model: JudgeModelOpt = None,
+    judge_base_url: JudgeUrlOpt = None,
+) -> None:
+    """Run scenario files against the agent and report which fail (exit 1 if any fails)."""
+    if not 0 < pass_rate <= 1:
+        raise ConfigError(f"--pass-rate {pass_rate}: use a share above 0 and at most 1")
+    scenarios = load_suite(paths or [Path("scenarios")], pattern)
+    options = SuiteOptions(
+        agent=load_agent_file(agent) if agent else None, runs=runs, pass_rate=pass_rate,
+        workers=workers,
+        stages={k: v for k, v in {"model": model, "llm_base_url": llm_base_url, "llm": llm,
+                                  "stt": stt, "tts": tts, "caller_tts": caller_tts}.items()
+                if v is not None},
+        report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
+                              judge_base_url=judge_base_url),
+        secrets=Secrets(llm_api_key=llm_api_key))
+    for target in (junit, json_file):
+        if target is not None and target.is_dir():
+            raise ConfigError(f"{target} is a folder; name a file to write")
+    done: dict[str, ScenarioOutcome] = {}
+    started: set[str] = set()
+    lock = threading.Lock()
+    store = open_store()
+    with Live(results_table(scenarios, done, started), console=out, auto_refresh=False,
+              transient=False) as live:
+
+        def refresh() -> None:
+            live.update(Group(results_table(scenarios, done, started)), refresh=True)
+
+        def on_start(scenario: Scenario) -> None:
+            with lock:
+                started.add(str(scenario.path))
+                refresh()
+
+        def on_done(outcome: ScenarioOutcome) -> None:
+            with lock:
+                done[str(outcome.path)] = outcome
+                refresh()
+
+        outcomes = run_suite(store, scenarios, options, settings=settings(),
+                             on_start=on_start, on_done=on_done)
+    _write_reports(outcomes, pass_rate, junit=junit, json_file=json_file)
+    failed = [o for o in outcomes if o.verdict != "pass"]
+    summary = (f"{len(outcomes) - len(failed)} of {len(outcomes)} scenario(s) passed"
+               + (f" (pass rate {pass_rate:g})" if any(o.runs > 1 for o in outcomes) else ""))
+    flaky = [o.name for o in outcomes if o.flaky]
+    if flaky:
+        summary += f"; flaky: {', '.join(flaky)}"
+    err.print(Text(summary, style="bold red" if failed else "bold green"))
+    if failed:
+        raise typer.Exit(TESTS_FAILED)
+
+
+def _write_reports(outcomes: list[ScenarioOutcome], pass_rate: float, *,
+                   junit: Path | None, json_file: Path | None) -> None:
+    if json_file is not None:
+        write_text(json_file, dumps(suite_json(outcomes, pass_rate)))
+    if junit is not None:
+        write_text(junit, suite_junit(outcomes))
