@@ -219,3 +219,71 @@ def test_a_bad_scenario_is_one_error_naming_the_file_line_and_field(
     assert str(caught.value).startswith(f"{saved}:") and expected in str(caught.value)
     code, _out, err = run("test", str(saved), *FAKES)
     assert code == 2 and expected in err and "\n" not in err.strip()
+
+
+def test_junit_has_the_common_shape_and_workers_run_scenarios_side_by_side(
+        saved: Path, fixed_agent: Path, tmp_path: Path) -> None:
+    # a second scenario naming its agent by file, beside the inline one
+    data = yaml.safe_load(saved.read_text())
+    data["name"], data["agent"] = "fixed", "../agent.yaml"
+    (saved.parent / "fixed.voicereplay.yaml").write_text(yaml.safe_dump(data))
+    junit = tmp_path / "out.xml"
+    code, _out, err = run("test", str(saved.parent), "--llm", "prompt-llm", *FAKES,
+                          "--workers", "2", "--junit", str(junit), "--figures", "svg")
+    assert code == 1, err
+    root = ET.parse(junit).getroot()
+    # the shape JUnit consumers read (Jenkins' junit-10.xsd, GitLab, GitHub annotations)
+    assert root.tag == "testsuites"
+    [suite] = list(root)
+    assert suite.tag == "testsuite"
+    assert {"name", "tests", "failures", "errors", "time"} <= set(suite.attrib)
+    assert int(suite.get("tests") or 0) == 2 and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == {"vapi-dfed92e7", "fixed"}
+    for case in cases.values():
+        assert {"name", "classname", "time"} <= set(case.attrib)
+        float(case.get("time") or "x")
+        for prop in case.iter("property"):
+            assert set(prop.attrib) == {"name", "value"}
+    assert not cases["fixed"].findall("failure")  # the fixed prompt, from its agent file
+    [failure] = cases["vapi-dfed92e7"].findall("failure")
+    assert {"message", "type"} <= set(failure.attrib)
+
+
+def test_a_scenario_round_trips_and_its_call_is_stored_by_content(saved: Path) -> None:
+    from voicereplay.config import Settings
+    from voicereplay.pipeline.scenarios import materialize
+    from voicereplay.scenario import dump_scenario
+    from voicereplay.store import Store
+
+    scenario = load_scenario(saved)
+    again = saved.parent / "again.voicereplay.yaml"
+    again.write_text(dump_scenario(scenario))
+    assert load_scenario(again).model_dump() == scenario.model_dump()
+    store = Store.from_settings(Settings.from_env())
+    first = materialize(store, scenario)
+    assert first.call_id.startswith("vapi-dfed92e7@")
+    assert materialize(store, scenario).call_id == first.call_id  # same content, same call
+    assert store.get_call(DEMO_CALL).recordings != first.recordings  # the source is untouched
+    assert [t.text for t in first.turns if t.role == "user"] == [
+        t.caller for t in scenario.turns if t.caller is not None]
+    scenario.turns[1].caller = "Hello, where is my order?"
+    assert materialize(store, scenario).call_id != first.call_id
+
+
+@pytest.mark.models
+def test_end_to_end_with_the_embedded_speech_models(saved: Path, tmp_path: Path) -> None:
+    """faster-whisper hears the scenario's caller audio, piper speaks, and the recorded
+    agent (the production call's replies) calls issue_refund on turn 4: the check fails."""
+    report = tmp_path / "out.json"
+    code, _out, err = run("test", str(saved), "--model", "recorded", "--json", str(report),
+                          "--figures", "svg")
+    assert code == 1, err
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    [check] = scenario["failing_checks"]
+    assert check["type"] == "tool_not_called" and check["turn"] == 4
+    code, out, _err = run("replays", "show", scenario["replay_ids"][0], "--json")
+    replay = json.loads(out)
+    heard = " ".join(t["heard"] or "" for t in replay["turns"] if t["role"] == "user").lower()
+    assert "4417" in heard.replace(" ", "") or "order" in heard
+    assert replay["backends"]["stt"] == "faster-whisper" and replay["backends"]["tts"] == "piper"

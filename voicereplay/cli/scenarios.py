@@ -219,6 +219,8 @@ def run_tests(
 
         outcomes = run_suite(store, scenarios, options, settings=settings(),
                              on_start=on_start, on_done=on_done)
+    if not out.is_terminal:
+        out.line()  # the last rendering of the table ends without a newline
     _write_reports(outcomes, pass_rate, junit=junit, json_file=json_file)
     failed = [o for o in outcomes if o.verdict != "pass"]
     summary = (f"{len(outcomes) - len(failed)} of {len(outcomes)} scenario(s) passed"
