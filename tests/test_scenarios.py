@@ -287,3 +287,45 @@ def test_end_to_end_with_the_embedded_speech_models(saved: Path, tmp_path: Path)
     heard = " ".join(t["heard"] or "" for t in replay["turns"] if t["role"] == "user").lower()
     assert "4417" in heard.replace(" ", "") or "order" in heard
     assert replay["backends"]["stt"] == "faster-whisper" and replay["backends"]["tts"] == "piper"
+
+
+def test_the_materialized_track_gives_the_engine_the_saved_segments(saved: Path) -> None:
+    from voicereplay.config import Settings
+    from voicereplay.models import local_recordings
+    from voicereplay.pipeline.scenarios import materialize
+    from voicereplay.simulate.caller import CallerSegment, original_segments
+    from voicereplay.simulate.plan import load_recordings
+    from voicereplay.store import Store
+
+    scenario = load_scenario(saved)
+    call = materialize(Store.from_settings(Settings.from_env()), scenario)
+    files = {str(k): v for k, v in local_recordings(call.recordings).items()}
+    cut = [s for s in original_segments(call, load_recordings(files)).values()
+           if isinstance(s, CallerSegment)]
+    saved_audio = [load_channels(saved.parent / t.audio)[0]
+                   for t in scenario.turns if t.audio]
+    assert len(cut) == len(saved_audio) == 5
+    for segment, audio in zip(cut, saved_audio, strict=True):
+        assert segment.audio.rate == audio.rate
+        assert len(segment.audio.samples) == len(audio.samples)
+        assert abs(segment.audio.samples - audio.samples).max() < 1e-4
+
+
+def test_user_text_is_printed_literally_and_agent_files_are_checked(
+        saved: Path, tmp_path: Path) -> None:
+    text = saved.read_text().replace("  tool: issue_refund",
+                                     "  tool: issue_refund\n  name: '[red]no refund[/red]'")
+    saved.write_text(text)
+    code, out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES)
+    assert code == 1, err
+    assert "[red]no refund[/red]" in out
+    code, _out, err = run("test", str(saved), "--agent", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "missing.yaml: no such agent file" in err
+    (tmp_path / "bad-agent.yaml").write_text("system_prompt: hi\nmodle: {name: x}\n")
+    code, _out, err = run("test", str(saved), "--agent", str(tmp_path / "bad-agent.yaml"))
+    assert code == 2 and "bad-agent.yaml:2: modle: unknown field" in err
+    code, out, err = run("agent", "export", DEMO_CALL)
+    assert code == 0 and "system_prompt: |" in out and "issue_refund" in out
+    (tmp_path / "a.yaml").write_text("keep")
+    code, _out, err = run("agent", "export", DEMO_CALL, "-o", str(tmp_path / "a.yaml"))
+    assert code == 2 and "exists" in err and (tmp_path / "a.yaml").read_text() == "keep"

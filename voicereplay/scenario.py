@@ -320,11 +320,13 @@ def _line(root: yaml.Node, loc: tuple[Any, ...]) -> int:
 
 def _validation_error(path: Path, root: yaml.Node, exc: ValidationError,
                       what: str) -> ConfigError:
+    def tag(part: Any) -> bool:  # pydantic's union and validator labels: not the user's keys
+        return isinstance(part, str) and (part == "str" or part.startswith("function-")
+                                          or part[:1].isupper())
+
     error = sorted(exc.errors(include_url=False),
-                   key=lambda e: e.get("type") != "extra_forbidden")[0]
-    # pydantic adds union member names (AgentFile, str) to the location: not the user's keys
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1].isupper()
-                                                 or p in ("str", "function-after")))
+                   key=lambda e: (e.get("type") != "extra_forbidden", "str" in e["loc"]))[0]
+    loc = tuple(p for p in error["loc"] if not tag(p))
     field = ".".join(str(p) for p in loc) or what
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
