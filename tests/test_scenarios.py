@@ -329,3 +329,29 @@ def test_user_text_is_printed_literally_and_agent_files_are_checked(
     (tmp_path / "a.yaml").write_text("keep")
     code, _out, err = run("agent", "export", DEMO_CALL, "-o", str(tmp_path / "a.yaml"))
     assert code == 2 and "exists" in err and (tmp_path / "a.yaml").read_text() == "keep"
+
+
+def test_the_redaction_hook_gets_the_scenario_and_segments_before_anything_is_written(
+        saved: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from voicereplay.config import Settings
+    from voicereplay.pipeline.scenarios import save_scenario
+    from voicereplay.store import Store
+
+    def redactor(scenario, segments):  # type: ignore[no-untyped-def]
+        for turn in scenario.turns:
+            if turn.caller is not None:
+                turn.caller = turn.caller.replace("4417", "<NUMBER>")
+        return scenario, {path: replace(s, audio=replace(
+            s.audio, samples=np.zeros_like(s.audio.samples))) for path, s in segments.items()}
+
+    store = Store.from_settings(Settings.from_env())
+    replay_id = load_scenario(saved).source.replay_id or ""
+    result = save_scenario(store, replay_id, tmp_path / "red", redactor=redactor)
+    scenario = load_scenario(result.path)
+    assert "Sure, it's <NUMBER>." in [t.caller for t in scenario.turns]
+    audio = load_channels(result.folder / "caller-02.wav")[0]
+    assert audio.samples.size and not audio.samples.any()

@@ -2,6 +2,7 @@
 
 from voicereplay.errors import VoiceReplayError
 from voicereplay.models import Call, Recording, ToolCall, ToolResult, Turn, Word
+from voicereplay.scenario import Scenario, load_scenario
 from voicereplay.snapshot import AgentSnapshot, Overrides
 
 __version__ = "0.1.0"
@@ -11,10 +12,12 @@ __all__ = [
     "Call",
     "Overrides",
     "Recording",
+    "Scenario",
     "ToolCall",
     "ToolResult",
     "Turn",
     "VoiceReplayError",
     "Word",
     "__version__",
+    "load_scenario",
 ]

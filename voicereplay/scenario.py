@@ -132,6 +132,9 @@ class ScenarioTurn(_Strict):
                              f"(got {', '.join(given) or 'none'})")
         if self.audio is not None and self.caller is None:
             raise ValueError("audio belongs to a caller turn")
+        if self.audio is not None and (self.start is None or self.end is None):
+            raise ValueError("a caller turn with audio needs its start and end (the seconds "
+                             "it was cut from)")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self

@@ -14,6 +14,7 @@ from voicereplay.pipeline.calling import (
 )
 from voicereplay.pipeline.importing import ImportOutcome, import_calls, open_provider
 from voicereplay.pipeline.request import CallRef, ReplayRequest, ReportOptions, Secrets
+from voicereplay.pipeline.scenarios import run_scenario, save_scenario
 from voicereplay.pipeline.snapshots import (
     apply_overrides,
     demo_dir,
@@ -38,5 +39,7 @@ __all__ = [
     "open_provider",
     "resolve_snapshot",
     "run_call",
+    "run_scenario",
+    "save_scenario",
     "show_replay",
 ]

@@ -23,25 +23,18 @@ report files, the pass count and the divergence. Built with :mod:`xml.etree.Elem
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from voicereplay.compare.junit import _clean  # drops what XML 1.0 cannot hold
 from voicereplay.errors import StoreError
 from voicereplay.pipeline.suites import FailingCheck, ScenarioOutcome
 
 __all__ = ["JSON_SCHEMA", "suite_json", "suite_junit", "write_text"]
 
 JSON_SCHEMA = "voicereplay.test/1"
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _clean(text: object) -> str:
-    return _NOT_XML.sub("", str(text))
-
-
 def _check(check: FailingCheck) -> dict[str, Any]:
     return {"name": check.name, "type": check.type, "location": check.location,
             "turn": check.turn, "failed_runs": check.failed_runs, "message": check.message,

@@ -201,11 +201,16 @@ def run_suite(store: Store, scenarios: Sequence[Scenario], options: SuiteOptions
             on_start(scenarios[index])
         return index, run_one(store, scenarios[index], options, settings)
 
-    with ThreadPoolExecutor(max_workers=max(1, options.workers),
-                            thread_name_prefix="voicereplay-test") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, options.workers),
+                              thread_name_prefix="voicereplay-test")
+    try:
         for future in as_completed([pool.submit(job, i) for i in range(len(scenarios))]):
             index, outcome = future.result()
             outcomes[index] = outcome
             if on_done is not None:
                 on_done(outcome)
+    except BaseException:  # Ctrl-C: scenarios not started yet are not started
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [outcomes[i] for i in range(len(scenarios))]
