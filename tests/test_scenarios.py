@@ -89,6 +89,7 @@ def test_save_writes_a_readable_self_contained_scenario(saved: Path) -> None:
                                            abs=0.02)
     scenario = load_scenario(saved)
     assert scenario.check_lines == [text.splitlines().index("- type: tool_not_called") + 1]
+    assert "# agent turn 4\n- tool_calls:" in text  # a check's turn is easy to find
 
 
 def test_the_production_prompt_fails_on_turn_4_and_the_fixed_prompt_passes(

@@ -76,6 +76,7 @@ from voicereplay.snapshot import (
     VoiceConfig,
     substitute_variables,
 )
+from voicereplay.turns import AgentReply, units
 
 __all__ = ["SCHEMA_VERSION", "SUFFIX", "AgentFile", "Scenario", "ScenarioToolCall",
            "ScenarioToolResult", "ScenarioTurn", "SourceCall", "agent_yaml", "dump_scenario",
@@ -408,9 +409,33 @@ def dump_scenario(scenario: Scenario) -> str:
              "seed", "runs", "mocks", "turns"]
     body = {key: data[key] for key in order if key in data and data[key] != {}}
     body["turns"] = [t.model_dump(mode="json", exclude_none=True) for t in scenario.turns]
+    text = dump_yaml(body)
+    labels = _turn_labels(scenario)
+    lines, out, index = text.splitlines(keepends=True), [], -1
+    in_turns = False
+    for line in lines:
+        if line.startswith("turns:"):
+            in_turns = True
+        elif in_turns and line.startswith("- "):
+            index += 1
+            if labels.get(index):
+                out.append(f"# {labels[index]}\n")
+        out.append(line)
     header = ("# A voicereplay scenario: run it with `voicereplay test`. The format is in the "
               "README\n# ('Regression suites') and voicereplay/scenario.py.\n")
-    return header + dump_yaml(body)
+    return header + "".join(out)
+
+
+def _turn_labels(scenario: Scenario) -> dict[int, str]:
+    """Entry index → ``caller turn N`` / ``agent turn N`` at the first entry of each, so a
+    check's ``turn:`` is easy to find in the file."""
+    labels: dict[int, str] = {}
+    for unit in units(scenario.call().turns):
+        if isinstance(unit, AgentReply):
+            labels[unit.indices[0]] = f"agent turn {unit.number}"
+        else:
+            labels[unit.index] = f"caller turn {unit.number}"
+    return labels
 
 
 def _agent_data(agent: AgentFile) -> dict[str, Any]:
