@@ -356,3 +356,27 @@ def test_the_redaction_hook_gets_the_scenario_and_segments_before_anything_is_wr
     assert "Sure, it's <NUMBER>." in [t.caller for t in scenario.turns]
     audio = load_channels(result.folder / "caller-02.wav")[0]
     assert audio.samples.size and not audio.samples.any()
+
+
+def test_a_retell_call_is_saved_from_the_caller_channel_of_its_stereo_recording(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    retell = Path(__file__).resolve().parent.parent / "fixtures" / "retell"
+    for file in retell.glob("retell-support.*"):
+        shutil.copy(file, folder / file.name)
+    code, _out, err = run("calls", "import", "--dir", str(folder))
+    assert code == 0, err
+    code, out, err = run("save", "call_4975968f2a8c5d4a1c142895b2a8", "--dir",
+                         str(tmp_path / "s"))
+    assert code == 0, err
+    scenario = load_scenario(Path(out.strip()))
+    assert scenario.name == "retell-4975968f" and scenario.source.provider == "retell"
+    callers = [t for t in scenario.turns if t.caller is not None]
+    assert callers and all(t.audio for t in callers)
+    for turn in callers:  # each segment is the caller's speech of that turn, padded
+        audio = load_channels(scenario.folder / (turn.audio or ""))[0]
+        assert audio.duration == pytest.approx((turn.end or 0) - (turn.start or 0) + 0.2,
+                                               abs=0.05)
+    code, _out, err = run("test", out.strip(), "--llm", "fake-llm", *FAKES)
+    assert code == 0, err  # no checks: the replay completed

@@ -78,8 +78,9 @@ class SavedScenario:
 
 
 def default_name(call: Call) -> str:
-    """``vapi-dfed92e7``: the provider and the start of the call id, sanitized."""
-    return safe_name(f"{call.provider}-{call.call_id[:8]}")
+    """``vapi-dfed92e7``: the provider and the start of the call id (after Retell's
+    ``call_``), sanitized."""
+    return safe_name(f"{call.provider}-{call.call_id.removeprefix('call_')[:8]}")
 
 
 def _resolve(store: Store, ref: str, provider: str | None) -> tuple[Call, Replay | None]:
