@@ -380,3 +380,28 @@ def test_a_retell_call_is_saved_from_the_caller_channel_of_its_stereo_recording(
                                                abs=0.05)
     code, _out, err = run("test", out.strip(), "--llm", "fake-llm", *FAKES)
     assert code == 0, err  # no checks: the replay completed
+
+
+def test_a_failed_forced_save_keeps_the_old_scenario(saved: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from voicereplay.pipeline import scenarios
+
+    before = saved.read_text()
+    audio = sorted(p.name for p in (saved.parent / "vapi-dfed92e7.voicereplay").iterdir())
+    real = os.replace
+
+    def replace(src: object, dst: object) -> None:
+        if str(dst) == str(saved) and "replaced" not in str(src):
+            raise OSError(28, "No space left on device")
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scenarios.os, "replace", replace)
+    replay_id = load_scenario(saved).source.replay_id or ""
+    code, _out, err = run("save", replay_id, "--dir", str(saved.parent), "--force")
+    assert code == 1 and "No space left on device" in err
+    assert saved.read_text() == before
+    assert sorted(p.name for p in (saved.parent / "vapi-dfed92e7.voicereplay").iterdir()) == audio
+    assert sorted(p.name for p in saved.parent.iterdir()) == [
+        "vapi-dfed92e7.voicereplay", "vapi-dfed92e7.voicereplay.yaml"]

@@ -177,16 +177,38 @@ def save_scenario(store: Store, ref: str, directory: Path, *, name: str | None =
             if entry.audio and segment is not None:
                 write_wav(staging / entry.audio, [segment.audio])
         (staging / path.name).write_text(dump_scenario(scenario), encoding="utf-8")
-        if force:
-            shutil.rmtree(folder, ignore_errors=True)
-            path.unlink(missing_ok=True)
-        os.replace(audio_dir, folder)
-        os.replace(staging / path.name, path)
+        _swap_in(staging, [(audio_dir, folder), (staging / path.name, path)])
     except OSError as exc:
         raise StoreError(f"cannot write the scenario {path}: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SavedScenario(path, folder, scenario, sum(1 for t in scenario.turns if t.audio))
+
+
+def _swap_in(staging: Path, moves: list[tuple[Path, Path]]) -> None:
+    """Move each new file/folder onto its target; what was there goes into ``staging`` first
+    and comes back if a move fails (``staging`` is removed afterwards either way)."""
+    old = staging / "replaced"
+    old.mkdir()
+    kept: list[tuple[Path, Path]] = []
+    done: list[Path] = []
+    try:
+        for n, (_new, target) in enumerate(moves):
+            if target.exists():
+                os.replace(target, old / str(n))
+                kept.append((old / str(n), target))
+        for new, target in moves:
+            os.replace(new, target)
+            done.append(target)
+    except OSError:
+        for target in done:
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        for backup, target in kept:
+            os.replace(backup, target)
+        raise
 
 
 # ---- running ------------------------------------------------------------------------------
