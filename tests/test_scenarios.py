@@ -405,3 +405,29 @@ def test_a_failed_forced_save_keeps_the_old_scenario(saved: Path,
     assert sorted(p.name for p in (saved.parent / "vapi-dfed92e7.voicereplay").iterdir()) == audio
     assert sorted(p.name for p in saved.parent.iterdir()) == [
         "vapi-dfed92e7.voicereplay", "vapi-dfed92e7.voicereplay.yaml"]
+
+
+def test_a_scenario_replay_has_its_comparison_page_and_baseline_audio(
+        saved: Path, tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    from fastapi.testclient import TestClient
+
+    from voicereplay.config import Settings
+    from voicereplay.store import Store
+    from voicereplay.web import create_app
+
+    report = tmp_path / "out.json"
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES, "--json",
+                          str(report))
+    assert code == 1, err
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    settings = Settings.from_env()
+    client = TestClient(create_app(settings, store=Store.from_settings(settings)))
+    page = client.get(f"/replays/{scenario['replay_ids'][0]}")
+    assert page.status_code == 200 and "issue_refund" in page.text
+    call = quote(scenario["call_id"], safe="")
+    assert client.get(f"/calls/vapi/{call}").status_code == 200
+    audio = client.get(f"/files/calls/vapi/{call}/customer")
+    assert audio.status_code == 200, audio.text
+    assert audio.content[:4] == b"RIFF"
