@@ -59,7 +59,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from voicereplay.checks import Check, _parse_one
@@ -77,6 +76,13 @@ from voicereplay.snapshot import (
     substitute_variables,
 )
 from voicereplay.turns import AgentReply, units
+from voicereplay.yaml_files import (
+    dump_yaml,
+    line_of,
+    parse_yaml,
+    read_text,
+    validation_error,
+)
 
 __all__ = ["SCHEMA_VERSION", "SUFFIX", "AgentFile", "Scenario", "ScenarioToolCall",
            "ScenarioToolResult", "ScenarioTurn", "SourceCall", "agent_yaml", "dump_scenario",
@@ -205,7 +211,7 @@ class AgentFile(_Strict):
         data = self.model_dump(mode="python", exclude={"prompt_file"})
         if self.prompt_file is not None:
             prompt_path = base / self.prompt_file
-            data["system_prompt"] = _read_text(prompt_path, "prompt file")
+            data["system_prompt"] = read_text(prompt_path, "prompt file")
             if not data["system_prompt"].strip():
                 raise ConfigError(f"{prompt_path}: the prompt file is empty")
         for key in ("system_prompt", "first_message"):  # {{variables}}, as production did
@@ -274,93 +280,29 @@ class Scenario(_Strict):
 
 # ---- reading ------------------------------------------------------------------------------
 
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the {what} is not UTF-8 text") from None
-
-
-def _parse_yaml(path: Path, text: str, what: str) -> tuple[dict[str, Any], yaml.Node]:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
-    if not isinstance(data, dict) or root is None:
-        raise ConfigError(f"{path}: a {what} is a mapping of fields (see the README's "
-                          "'Regression suites')")
-    return data, root
-
-
-def _node_at(root: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:
-    """The deepest YAML node on the path ``loc`` (keys and list indices)."""
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == str(part)), None)
-            if found is None:
-                found = next((k for k, _v in node.value if k.value == str(part)), None)
-                return found if found is not None else node
-            node = found
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-    return node
-
-
-def _line(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    return int(_node_at(root, loc).start_mark.line) + 1
-
-
-def _validation_error(path: Path, root: yaml.Node, exc: ValidationError,
-                      what: str) -> ConfigError:
-    def tag(part: Any) -> bool:  # pydantic's union and validator labels: not the user's keys
-        return isinstance(part, str) and (part == "str" or part.startswith("function-")
-                                          or part[:1].isupper())
-
-    error = sorted(exc.errors(include_url=False),
-                   key=lambda e: (e.get("type") != "extra_forbidden", "str" in e["loc"]))[0]
-    loc = tuple(p for p in error["loc"] if not tag(p))
-    field = ".".join(str(p) for p in loc) or what
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if error.get("type") == "extra_forbidden":
-        message = "unknown field"
-    return ConfigError(f"{path}:{_line(root, loc)}: {field}: {message}")
-
-
 def load_scenario(path: Path | str) -> Scenario:
     """The scenario in ``path``; one :class:`ConfigError` (file:line: field: problem) when it
     is not a valid scenario of a known schema version."""
     path = Path(path)
-    data, root = _parse_yaml(path, _read_text(path, "scenario file"), "scenario")
+    data, root = parse_yaml(path, read_text(path, "scenario file"), "scenario")
     version = data.get("schema_version")
     if version is None:
         raise ConfigError(f"{path}: no schema_version (this voicereplay writes and reads "
                           f"schema_version: {SCHEMA_VERSION})")
     if version != SCHEMA_VERSION:
-        raise ConfigError(f"{path}:{_line(root, ('schema_version',))}: unknown schema_version "
+        raise ConfigError(f"{path}:{line_of(root, ('schema_version',))}: unknown schema_version "
                           f"{version!r}; this voicereplay reads version {SCHEMA_VERSION} "
                           "(a newer voicereplay may have written it)")
     raw_checks = data.pop("checks", None) or []
     if not isinstance(raw_checks, list):
-        raise ConfigError(f"{path}:{_line(root, ('checks',))}: checks: expected a list")
-    lines = [_line(root, ("checks", n)) for n in range(len(raw_checks))]
+        raise ConfigError(f"{path}:{line_of(root, ('checks',))}: checks: expected a list")
+    lines = [line_of(root, ("checks", n)) for n in range(len(raw_checks))]
     checks = [_parse_one(item, f"{path}:{line}: check {n}")
               for n, (item, line) in enumerate(zip(raw_checks, lines, strict=True), start=1)]
     try:
         scenario = Scenario.model_validate({**data, "checks": []})
     except ValidationError as exc:
-        raise _validation_error(path, root, exc, "scenario") from None
+        raise validation_error(path, root, exc, "scenario") from None
     scenario.checks = checks
     scenario._path = path
     scenario._check_lines = lines
@@ -370,33 +312,15 @@ def load_scenario(path: Path | str) -> Scenario:
 def load_agent_file(path: Path | str) -> AgentSnapshot:
     """The agent in an agent file, as a snapshot (its ``prompt_file`` read beside it)."""
     path = Path(path)
-    data, root = _parse_yaml(path, _read_text(path, "agent file"), "agent file")
+    data, root = parse_yaml(path, read_text(path, "agent file"), "agent file")
     try:
         agent = AgentFile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(path, root, exc, "agent") from None
+        raise validation_error(path, root, exc, "agent") from None
     return agent.snapshot(path.parent)
 
 
 # ---- writing ------------------------------------------------------------------------------
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if "\n" in value.strip("\n") and not re.search(r"[ \t]\n|[^\S\n]$", value):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _text)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML a person reads: keys in the given order, multi-line text as block scalars."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-
 
 def dump_scenario(scenario: Scenario) -> str:
     """The scenario as YAML (the order of the module docstring; defaults left out)."""
