@@ -35,7 +35,7 @@ from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
 __all__ = ["FailingCheck", "ScenarioOutcome", "SuiteOptions", "find_scenarios", "load_suite",
-           "outcome_of", "run_suite", "select"]
+           "outcome_of", "run_one", "run_suite", "select"]
 
 Verdict = Literal["pass", "fail", "error"]
 
