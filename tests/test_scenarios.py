@@ -431,3 +431,33 @@ def test_a_scenario_replay_has_its_comparison_page_and_baseline_audio(
     audio = client.get(f"/files/calls/vapi/{call}/customer")
     assert audio.status_code == 200, audio.text
     assert audio.content[:4] == b"RIFF"
+
+
+def test_bad_input_stops_the_run_with_exit_2_before_replaying(saved: Path) -> None:
+    from voicereplay.config import Settings
+    from voicereplay.store import Store
+
+    store = Store.from_settings(Settings.from_env())
+    before = len(store.replays.list(limit=None))
+    code, _out, err = run("test", str(saved), "--llm", "no-such-llm", *FAKES)
+    assert code == 2 and "unknown LLM backend 'no-such-llm'" in err
+    (saved.parent / "vapi-dfed92e7.voicereplay" / "caller-03.wav").unlink()
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES)
+    assert code == 2 and "caller audio vapi-dfed92e7.voicereplay/caller-03.wav is missing" in err
+    assert len(store.replays.list(limit=None)) == before
+
+
+def test_a_scenario_that_cannot_be_replayed_is_an_error_and_the_others_still_run(
+        saved: Path, fixed_agent: Path, tmp_path: Path) -> None:
+    data = yaml.safe_load(saved.read_text())
+    data["name"], data["agent"] = "fixed", "../agent.yaml"
+    (saved.parent / "fixed.voicereplay.yaml").write_text(yaml.safe_dump(data))
+    junit, report = tmp_path / "out.xml", tmp_path / "out.json"
+    code, out, err = run("test", str(saved.parent), "--llm", "broken-llm", *FAKES,
+                         "--junit", str(junit), "--json", str(report))
+    assert code == 1, err
+    scenarios = json.loads(report.read_text())["scenarios"]
+    assert [s["verdict"] for s in scenarios] == ["error", "error"]
+    assert "HTTP 400" in scenarios[0]["error"] and "ERROR" in out
+    root = ET.parse(junit).getroot()
+    assert root.get("errors") == "2" and len(list(root.iter("error"))) == 2

@@ -9,6 +9,8 @@
 - ``flaky-llm`` calls ``issue_refund`` in the runs whose index is in :data:`FLAKY_REFUNDS`
   (counted by the engine's ``reset()`` before each run, per backend instance) and
   ``check_status`` in the others: a scenario whose checks pass in some runs only.
+- ``broken-llm`` fails every request with a permanent StageError: a scenario that cannot be
+  replayed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from tests.fakes.backends import FakeLLM
 from tests.fakes.scripted_llm import Reply, tool_call
+from voicereplay.errors import StageError
 from voicereplay.simulate.stages import LLMS, ChatRequest
 
 __all__ = ["FLAKY_REFUNDS", "register"]
@@ -64,5 +67,8 @@ class FlakyLLM(FakeLLM):
 def register() -> None:
     LLMS.register("prompt-llm", lambda **_: PromptLLM({}, default="Okay, let me check that.",
                                                       ttft=0.2, duration=0.3))
+    LLMS.register("broken-llm", lambda **_: FakeLLM(
+        {}, failures=10**6, error=lambda: StageError("the endpoint answered HTTP 400",
+                                                       stage="broken-llm")))
     LLMS.register("flaky-llm", lambda **_: FlakyLLM({}, default="Okay, let me check that.",
                                                     ttft=0.2, duration=0.3))

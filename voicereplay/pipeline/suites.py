@@ -11,7 +11,11 @@ bad file is one :class:`~voicereplay.errors.ConfigError` (exit 2) and no replay 
 Verdicts: a run passes when every check of its comparison passes; a scenario **passes** when at
 least ``pass_rate`` of its runs pass (with one run: when that run passes), **fails** otherwise,
 and is an **error** when it could not be replayed at all (the error's one line is kept; the
-other scenarios still run). ``flaky`` marks a scenario whose runs did not all agree.
+other scenarios still run). ``flaky`` marks a scenario whose runs did not all agree. A
+:class:`~voicereplay.errors.ConfigError` while replaying (an unknown backend, a missing key) is
+the same for every scenario, so it stops the run instead (scenarios not started yet are not
+started); what a scenario needs of its own files (its agent file, its audio) is checked by
+:func:`load_suite` before anything runs.
 """
 
 from __future__ import annotations
@@ -135,6 +139,10 @@ def load_suite(paths: Sequence[Path], pattern: str | None = None) -> list[Scenar
     scenarios = [load_scenario(p) for p in find_scenarios(paths)]
     for scenario in scenarios:
         scenario.agent_snapshot()  # a missing or bad agent file fails now, not mid-suite
+        for entry in scenario.turns:
+            if entry.audio and not (scenario.folder / entry.audio).is_file():
+                raise ConfigError(f"{scenario.path}: caller audio {entry.audio} is missing "
+                                  f"(looked for {scenario.folder / entry.audio})")
     chosen = select(scenarios, pattern)
     if not chosen:
         raise ConfigError(f"-k {pattern!r} matches none of the {len(scenarios)} scenarios")
@@ -178,6 +186,8 @@ def run_one(store: Store, scenario: Scenario, options: SuiteOptions,
         results = run_scenario(store, scenario, agent=options.agent, runs=options.runs,
                                request=options.stages, report=options.report,
                                settings=settings, secrets=options.secrets)
+    except ConfigError:
+        raise  # bad input for the whole run (see the module docs)
     except VoiceReplayError as exc:
         return ScenarioOutcome(name=scenario.name, path=scenario.path or Path(scenario.name),
                                verdict="error", duration=time.perf_counter() - started,
