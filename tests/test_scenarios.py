@@ -126,6 +126,14 @@ def test_the_production_prompt_fails_on_turn_4_and_the_fixed_prompt_passes(
     assert "PASS" in out
     data = json.loads(report.read_text())
     assert data["passed"] is True and data["scenarios"][0]["failing_checks"] == []
+    # run_call(agent=...): the replay ran the agent file; its overrides say what differs from
+    # the scenario's own agent (the materialized call's snapshot)
+    code, out, _err = run("replays", "show", data["scenarios"][0]["replay_ids"][0], "--json")
+    replay = json.loads(out)
+    assert replay["base_snapshot_id"] == load_scenario(saved).agent_snapshot().id
+    assert list(replay["overrides"]) == ["system_prompt"]
+    assert "Never issue a refund" in replay["overrides"]["system_prompt"]
+    assert "{{company_name}}" not in replay["overrides"]["system_prompt"]
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and not list(suite.iter("failure"))
 
