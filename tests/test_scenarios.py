@@ -335,6 +335,10 @@ def test_user_text_is_printed_literally_and_agent_files_are_checked(
     assert code == 2 and "bad-agent.yaml:2: modle: unknown field" in err
     code, out, err = run("agent", "export", DEMO_CALL)
     assert code == 0 and "system_prompt: |" in out and "issue_refund" in out
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(out)
+    from voicereplay.scenario import load_agent_file
+    assert load_agent_file(exported) == load_scenario(saved).agent_snapshot()
     (tmp_path / "a.yaml").write_text("keep")
     code, _out, err = run("agent", "export", DEMO_CALL, "-o", str(tmp_path / "a.yaml"))
     assert code == 2 and "exists" in err and (tmp_path / "a.yaml").read_text() == "keep"

@@ -9,6 +9,7 @@ and :mod:`voicereplay.pipeline.suites`; this module reads options and prints.
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -98,7 +99,7 @@ def agent_export(
     snapshot, _label = pipeline.resolve_snapshot(open_store(), ref, provider=provider)
     text = agent_yaml(snapshot)
     if output is None:
-        out.print(Text(text), end="")
+        sys.stdout.write(text)  # as it is: a console would wrap a long prompt line
         return
     if output.exists() and not force:
         raise ConfigError(f"{output} exists; pass --force to replace it")

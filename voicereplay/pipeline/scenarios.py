@@ -87,13 +87,15 @@ def _resolve(store: Store, ref: str, provider: str | None) -> tuple[Call, Replay
     """The replay ``ref`` names (id or prefix) and its call, else the call ``ref`` names."""
     try:
         replay = store.replays.get(ref)
-    except NotStoredError:
-        replay = None
+    except NotStoredError as exc:
+        replay, why = None, exc
     if replay is not None:
         return store.get_call(replay.call_id, replay.call_provider), replay
     try:
         return store.get_call(ref, provider), None
     except NotStoredError:
+        if "ambiguous" in why.message:
+            raise why from None
         raise NotStoredError(f"{ref} is neither a stored replay nor a stored call; "
                              "`voicereplay replays list` and `voicereplay calls list` show "
                              "them") from None
