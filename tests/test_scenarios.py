@@ -473,3 +473,13 @@ def test_a_scenario_that_cannot_be_replayed_is_an_error_and_the_others_still_run
     assert "HTTP 400" in scenarios[0]["error"] and "ERROR" in out
     root = ET.parse(junit).getroot()
     assert root.get("errors") == "2" and len(list(root.iter("error"))) == 2
+
+
+def test_save_keeps_the_replays_mode_seed_and_runs(home: Path, tmp_path: Path) -> None:
+    _settings, store, _first = replayed_demo(home, llm="prompt-llm", runs=2, seed=41,
+                                             mode="turn")
+    second = next(r for r in store.replays.list(limit=None) if r.run_index == 1)
+    code, out, err = run("save", second.id, "--dir", str(tmp_path / "s"), "--name", "batch")
+    assert code == 0, err
+    scenario = load_scenario(Path(out.strip()))
+    assert (scenario.mode, scenario.seed, scenario.runs) == ("turn", 41, 2)
