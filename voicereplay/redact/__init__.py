@@ -1,0 +1,1 @@
+"""PII redaction for saved scenarios (``voicereplay save --redact``). Work in progress."""
