@@ -71,16 +71,16 @@ def _build() -> Any:
         raise ConfigError(f"PII redaction needs Presidio: {_INSTALL_HINT}") from exc
     path = spacy_model_path()
 
-    class OfflineSpacyEngine(SpacyNlpEngine):  # type: ignore[misc]
+    class OfflineSpacyEngine(SpacyNlpEngine):
         """spaCy from a local directory: no download, no GPU probe."""
 
         def load(self) -> None:
             try:
-                self.nlp = {"en": spacy.load(path)}
+                self.nlp = {"en": spacy.load(path)}  # type: ignore[assignment]
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot load the spaCy model at {path}: {exc}") from exc
 
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    class OfflineEmailRecognizer(EmailRecognizer):
         """Presidio's e-mail recognizer with a domain check that never fetches."""
 
         def validate_result(self, pattern_text: str) -> bool:
