@@ -10,8 +10,10 @@
   redacted value still heard: :data:`MIN_LEAK_DIGITS` consecutive digits of a number, an
   e-mail's local part or whole address, a part of a name, or any other value word for word;
 * :func:`redact_segment` — all three for one caller segment with a :class:`Redactor`: word
-  timings given (provider word timings) or transcribed, the spans from the redactor (so every
-  value known anywhere in the scenario counts), then verified; if anything is still heard, or
+  timings given (provider word timings) or transcribed, the spans from the redactor plus every
+  garbled trace of a known value (:func:`clue_spans`: Whisper writes "maria at example dot
+  com" as "marioedatexample.com"), so every value known anywhere in the scenario counts;
+  then verified; if anything is still heard, or
   a span cannot be placed in time, the **whole segment** is muted and the report says so.
 
 ``stt`` is anything with ``transcribe(Audio) -> Transcription`` (text and timed words), such as
@@ -33,8 +35,8 @@ from voicereplay.redact.redactor import KnownValue, Redactor
 from voicereplay.redact.report import AudioRedaction, Leak, mask
 from voicereplay.redact.spoken import normalize_spoken
 
-__all__ = ["MIN_LEAK_DIGITS", "Transcriber", "redact_audio", "redact_segment",
-           "redaction_ranges", "verify_audio", "words_text"]
+__all__ = ["MIN_LEAK_DIGITS", "Transcriber", "clue_spans", "find_leaks", "redact_audio",
+           "redact_segment", "redaction_ranges", "verify_audio", "words_text"]
 
 MIN_LEAK_DIGITS = 4  # this many consecutive digits of a redacted number heard is a leak
 TONE_HZ = 1000.0
@@ -48,15 +50,19 @@ class Transcriber(Protocol):
 
 
 def words_text(words: Sequence[Word]) -> tuple[str, list[tuple[int, int]]]:
-    """The words joined by spaces, and each word's character range in that text."""
-    parts: list[str] = []
+    """The words joined as Whisper writes them, and each word's character range in that text.
+
+    A word that starts with punctuation ("-55", ".com", "'s") joins the previous one without a
+    space, so "415-55-0142" and "example.com" read whole.
+    """
+    text = ""
     ranges: list[tuple[int, int]] = []
-    cursor = 0
     for word in words:
-        parts.append(word.word)
-        ranges.append((cursor, cursor + len(word.word)))
-        cursor += len(word.word) + 1
-    return " ".join(parts), ranges
+        if text and word.word[:1].isalnum():
+            text += " "
+        ranges.append((len(text), len(text) + len(word.word)))
+        text += word.word
+    return text, ranges
 
 
 def redaction_ranges(words: Sequence[Word], spans: Iterable[Span], *, pad: float = 0.3,
@@ -122,10 +128,13 @@ def apply_ranges(samples: np.ndarray, rate: int, ranges: Iterable[tuple[float, f
         a, b = max(0, int(start * rate)), min(len(out), int(np.ceil(end * rate)))
         if b <= a:
             continue
+        fade = np.linspace(1.0, 0.0, ramp + 1, dtype=np.float32)[1:]
         before = gain[max(0, a - ramp):a]
-        before[:] = np.minimum(before, np.linspace(1.0, 0.0, ramp + 1)[1:][-len(before):])
+        if len(before):
+            before[:] = np.minimum(before, fade[ramp - len(before):])
         after = gain[b:b + ramp]
-        after[:] = np.minimum(after, np.linspace(0.0, 1.0, ramp + 1)[:-1][:len(after)])
+        if len(after):
+            after[:] = np.minimum(after, fade[::-1][:len(after)])
         gain[a:b] = 0.0
     out *= gain
     if mode == "tone":
@@ -147,46 +156,61 @@ def verify_audio(samples: np.ndarray, rate: int, redacted: Iterable[KnownValue |
 def find_leaks(heard: str, words: Sequence[Word], redacted: Iterable[KnownValue | str], *,
                min_digits: int = MIN_LEAK_DIGITS) -> list[Leak]:
     """The redacted values in the transcript ``heard`` (see :func:`verify_audio`)."""
-    text = normalize_spoken(heard).text.lower()
-    plain = " " + " ".join(re.findall(r"[\w@.']+", text)) + " "
-    runs = [re.sub(r"\D", "", m.group(0)) for m in re.finditer(r"\d[\d\s,.\-]*\d|\d", text)]
+    text, ranges = words_text(words) if words else (heard, [])
     leaks: list[Leak] = []
-    for value in redacted:
-        known = value if isinstance(value, KnownValue) else \
-            KnownValue("PII", value, value.casefold(), "<PII>")
-        clue = _heard(known, plain, runs, min_digits)
-        if clue is not None:
-            start, end = _when(clue, words)
-            leaks.append(Leak(known.entity, known.placeholder, mask(clue, known.entity),
-                              start, end))
+    for start, end, known, clue in clue_spans(text, redacted, min_digits=min_digits):
+        hit = [n for n, (a, b) in enumerate(ranges) if a < end and start < b]
+        leaks.append(Leak(known.entity, known.placeholder, mask(clue, known.entity),
+                          words[hit[0]].start if hit else None,
+                          words[hit[-1]].end if hit else None))
     return leaks
 
 
-def _heard(known: KnownValue, plain: str, runs: list[str], min_digits: int) -> str | None:
-    """The part of ``known`` found in the transcript, or None."""
-    digits = re.sub(r"\D", "", known.written)
-    if len(digits) >= min_digits:
-        for run in runs:
-            for i in range(len(run) - min_digits + 1):
-                if run[i:i + min_digits] in digits:
-                    return run[i:i + min_digits]
+def clue_spans(text: str, redacted: Iterable[KnownValue | str], *,
+               min_digits: int = MIN_LEAK_DIGITS) -> list[tuple[int, int, KnownValue, str]]:
+    """Where ``text`` (a transcript) gives away a redacted value, however garbled:
+    (start, end, value, the clue heard). Clues: ``min_digits`` consecutive digits of a
+    number (spoken or written), an e-mail's address, local part or domain (even inside a
+    word: Whisper writes "maria at example dot com" as "marioedatexample.com"), a part of a
+    name, or the whole value word for word."""
+    values = [v if isinstance(v, KnownValue) else KnownValue("PII", v, v.casefold(), "<PII>")
+              for v in redacted]
+    spoken = normalize_spoken(text)
+    found: list[tuple[int, int, KnownValue, str]] = []
+    for match in re.finditer(r"\d(?:[\d\s,.\-]*\d)?", spoken.text):
+        run = re.sub(r"\D", "", match.group(0))
+        for known in values:
+            digits = re.sub(r"\D", "", known.written)
+            if len(digits) < min_digits:
+                continue
+            clue = next((run[i:i + min_digits] for i in range(len(run) - min_digits + 1)
+                         if run[i:i + min_digits] in digits), None)
+            if clue is not None:
+                a, b = spoken.to_original(match.start(), match.end())
+                found.append((a, b, known, clue))
+                break
+    lowered = text.lower()
+    for known in values:
+        for clue, inside_words in _text_clues(known):
+            pattern = re.escape(clue) if inside_words else rf"(?<!\w){re.escape(clue)}(?!\w)"
+            for match in re.finditer(pattern, lowered):
+                a = lowered.rfind(" ", 0, match.start()) + 1 if inside_words else match.start()
+                b = lowered.find(" ", match.end()) if inside_words else match.end()
+                found.append((a, len(text) if b < 0 else b, known, clue))
+    return found
+
+
+def _text_clues(known: KnownValue) -> list[tuple[str, bool]]:
+    """(clue, found inside a longer word too) for a value that is not only digits."""
     written = " ".join(known.written.casefold().split())
-    clues = [written]
+    clues = [(written, True)]
     if known.entity == "EMAIL_ADDRESS" and "@" in written:
-        clues.append(written.split("@")[0])
+        local, _, domain = written.partition("@")
+        clues += [(local, True), (domain, True)]
     if known.entity == "PERSON":
-        clues += written.split()
-    for clue in clues:
-        if len(clue) >= 3 and not clue.isdigit() and f" {clue} " in plain:
-            return clue
-    return None
-
-
-def _when(clue: str, words: Sequence[Word]) -> tuple[float | None, float | None]:
-    for word in words:
-        if clue in re.sub(r"[^\w@.]", "", word.word.lower()):
-            return word.start, word.end
-    return None, None
+        clues += [(part, False) for part in written.split()]
+    return [(c, inside) for c, inside in clues
+            if len(c) >= 3 and not re.fullmatch(r"[\d\W]+", c)]
 
 
 def redact_segment(redactor: Redactor, samples: np.ndarray, rate: int, stt: Transcriber, *,
@@ -205,12 +229,14 @@ def redact_segment(redactor: Redactor, samples: np.ndarray, rate: int, stt: Tran
         offset = 0.0
     text, _ = words_text(words)
     spans = redactor.spans(text)
+    spans += [Span(a, b, known.entity, "heard", text[a:b], known.written)
+              for a, b, known, _ in clue_spans(text, redactor.known)]
     result = AudioRedaction(where=where, mode=mode)
     ranges = redaction_ranges(words, spans, pad=pad, offset=offset, duration=duration)
     if ranges is None:
         result.whole, result.reason = True, "a redacted span has no timed word"
         ranges = [(0.0, duration)]
-    result.muted = ranges
+    result.muted = [(round(a, 3), round(b, 3)) for a, b in ranges]
     redacted = apply_ranges(samples, rate, ranges, mode=mode) if ranges else \
         np.array(samples, dtype=np.float32, copy=True)
     if not result.whole and redactor.known:
