@@ -83,6 +83,12 @@ def test_addresses_and_dates_of_birth_but_not_other_dates() -> None:
                 if e.startswith("DATE")]
 
 
+@pytest.mark.parametrize("text", ["I've moved you to Friday at 10 AM with Dr. Chen.",
+                                  "We ship from 5 on St. Louis Avenue"])
+def test_times_and_titles_are_no_street_address(text: str) -> None:
+    assert "STREET_ADDRESS" not in {e for e, _, _ in found(text)}
+
+
 def test_spoken_account_and_ssn_numbers_take_their_type_from_the_context() -> None:
     digits = "one two three four five six seven eight nine"
     assert found(f"my account number is {digits}")[0][:2] == ("US_BANK_NUMBER", "spoken-number")
@@ -160,6 +166,23 @@ def test_a_value_known_from_one_place_is_redacted_where_the_detector_misses_it()
     assert find_pii("ok thanks quinn zebulon") == []  # lower case: spaCy sees no name
     assert redactor.redact_text("ok thanks quinn zebulon", where="turn 2") == "ok thanks <PERSON_1>"
     assert redactor.report.redactions[-1].detector == "propagated"
+
+
+def test_a_name_part_spacy_calls_a_place_is_still_the_same_person() -> None:
+    redactor = Redactor()
+    redactor.learn("Jordan Miles.")
+    text = "I'm so sorry about that, Jordan. I'll escalate this to our orders team right away."
+    assert [(s.entity, s.value) for s in find_pii(text)] == [("LOCATION", "Jordan")]
+    assert redactor.redact_text(text).startswith("I'm so sorry about that, <PERSON_1>.")
+    assert redactor.report.redactions[-1].entity == "PERSON"
+
+
+def test_allowed_values_and_placeholders_are_left_alone() -> None:
+    text = "Thank you for calling Acme Audio, this is Sam."
+    redactor = Redactor(allow=["acme audio"])
+    once = redactor.redact_text(text)
+    assert once == "Thank you for calling Acme Audio, this is <PERSON_1>."
+    assert redactor.redact_text(once) == once  # redacting twice changes nothing
 
 
 def test_plain_placeholders_when_not_numbered() -> None:

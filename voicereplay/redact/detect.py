@@ -46,9 +46,11 @@ SCORE_THRESHOLD = 0.35  # Presidio's weak patterns without context (bank: 0.05) 
 
 _DOB_CONTEXT = re.compile(r"\b(?:born|birthday|birth\s*date|date\s+of\s+birth|d\.?o\.?b\.?)\b"
                           r"[^.?!]{0,25}$", re.IGNORECASE)
-_STREET = re.compile(
-    r"\b\d{1,6}(?:\s+[A-Za-z][A-Za-z'.]*){1,4}?\s+(?:street|st|avenue|ave|road|rd|boulevard"
-    r"|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|circle|parkway|pkwy|highway|hwy)"
+_NOT_STREET = r"(?!(?:am|pm|a\.m|p\.m|with|at|on|in|to|for|and|of|is|my|your|or)\b)"
+_STREET = re.compile(  # "123 Main Street, apt 4B"; not "10 AM with Dr. Chen", "St. Louis"
+    rf"\b\d{{1,6}}(?:\s+{_NOT_STREET}[A-Za-z][A-Za-z'.]*){{1,4}}?\s+(?:street|avenue|ave|road"
+    r"|rd|boulevard|blvd|lane|ln|drive|court|ct|way|place|pl|terrace|circle|parkway|pkwy"
+    r"|highway|hwy|(?:st|dr)\b(?!\.?\s+[A-Z]))"
     r"\b\.?(?:,?\s*(?:apt|apartment|suite|unit|#)\.?\s*#?\s*[A-Za-z0-9]+\b)?", re.IGNORECASE)
 _CONTEXT_BEFORE = 40  # characters before a digit run searched for "card", "account", …
 
@@ -81,8 +83,12 @@ class UserPattern:
 
 def find_pii(text: str, *, extra_names: Iterable[str] = (),
              extra_patterns: Iterable[str | tuple[str, str] | UserPattern] = (),
-             entities: Sequence[str] = DEFAULT_ENTITIES) -> list[Span]:
-    """Every PII span in ``text`` (merged, in order). See the module docstring."""
+             entities: Sequence[str] = DEFAULT_ENTITIES, allow: Iterable[str] = ()) -> list[Span]:
+    """Every PII span in ``text`` (merged, in order). See the module docstring.
+
+    ``allow`` lists values that are never PII here (case-blind), e.g. the agent's own name
+    or the business's ("Acme Audio", which spaCy may take for a person).
+    """
     if not text.strip():
         return []
     spoken = normalize_spoken(text)
@@ -92,7 +98,9 @@ def find_pii(text: str, *, extra_names: Iterable[str] = (),
     spans += _spoken_digit_runs(spoken, spans, wanted)
     spans += _user_names(text, extra_names)
     spans += _user_patterns(text, extra_patterns)
-    return merge_spans(text, spans)
+    allowed = {" ".join(a.casefold().split()) for a in allow}
+    return [s for s in merge_spans(text, spans)
+            if " ".join(s.value.casefold().split()) not in allowed]
 
 
 def merge_spans(text: str, spans: Iterable[Span]) -> list[Span]:
@@ -108,9 +116,10 @@ def merge_spans(text: str, spans: Iterable[Span]) -> list[Span]:
         best = max(group, key=lambda s: (s.end - s.start, s.detector.startswith("user-"),
                                          s.score))
         start, end = min(s.start for s in group), max(s.end for s in group)
-        out.append(replace(best, start=start, end=end, value=text[start:end],
-                           written=best.written if len(group) == 1 else text[start:end]
-                           if best.start != start or best.end != end else best.written))
+        if (start, end) != (best.start, best.end):  # the union is more than the best span
+            best = replace(best, start=start, end=end, value=text[start:end],
+                           written=text[start:end])
+        out.append(best)
     return out
 
 
@@ -158,10 +167,8 @@ def _street_addresses(spoken: SpokenText, wanted: set[str]) -> list[Span]:
 
 def _spoken_digit_runs(spoken: SpokenText, found: list[Span], wanted: set[str]) -> list[Span]:
     spans: list[Span] = []
-    position = 0
     for rewrite in spoken.rewrites:
-        start = spoken.text.find(rewrite.text, position)
-        position = start + len(rewrite.text)
+        start, position = rewrite.at, rewrite.at + len(rewrite.text)
         if rewrite.kind != "number" or len(rewrite.text) < MIN_SPOKEN_DIGITS:
             continue
         if any(s.start < rewrite.end and rewrite.start < s.end for s in found):

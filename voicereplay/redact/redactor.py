@@ -40,6 +40,7 @@ __all__ = ["KnownValue", "Redactor"]
 _NUMERIC = {"PHONE_NUMBER", "CREDIT_CARD", "US_BANK_NUMBER", "US_SSN", "US_ITIN", "ID_NUMBER",
             "IBAN_CODE", "US_PASSPORT", "US_DRIVER_LICENSE"}
 _MIN_DIGITS = 6  # a numeric value shorter than this is matched as text, not by digits
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*(?:_\d+)?>")  # already redacted: left alone
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-]*\d")
 _FIELDS = (  # (key pattern on the snake_case key, entity) — first match wins
     (r"e_?mail", "EMAIL_ADDRESS"),
@@ -68,12 +69,15 @@ class Redactor:
     """Finds PII and replaces it with placeholders, consistently across many texts.
 
     ``extra_names``/``extra_patterns`` are the user's own (see :func:`find_pii`);
-    ``entities`` limits the types looked for; ``numbered`` — see the module docstring.
+    ``entities`` limits the types looked for; ``allow`` lists values never redacted (the agent's
+    or the business's own name); ``numbered`` — see the module docstring.
     """
 
     def __init__(self, *, extra_names: Iterable[str] = (),
                  extra_patterns: Iterable[str | tuple[str, str] | UserPattern] = (),
-                 entities: Sequence[str] = DEFAULT_ENTITIES, numbered: bool = True) -> None:
+                 entities: Sequence[str] = DEFAULT_ENTITIES, numbered: bool = True,
+                 allow: Iterable[str] = ()) -> None:
+        self.allow = tuple(allow)
         self.extra_names = tuple(extra_names)
         self.extra_patterns = tuple(extra_patterns)
         self.entities = tuple(entities)
@@ -108,7 +112,9 @@ class Redactor:
 
     def spans(self, text: str) -> list[Span]:
         """The PII spans of ``text``: detected ones and every known value found in it."""
-        found = self._detect(text)
+        placeholders = [m.span() for m in _PLACEHOLDER.finditer(text)]
+        found = [s for s in self._detect(text)
+                 if not any(a < s.end and s.start < b for a, b in placeholders)]
         for span in found:
             self._remember(span.entity, span.written)
         return merge_spans(text, found + self._propagated(text, found))
@@ -121,7 +127,7 @@ class Redactor:
         placeholders = []
         for span in spans:
             known = self._remember(span.entity, span.written)
-            self._record(where, span.entity, span.detector, known)
+            self._record(where, known.entity, span.detector, known)
             placeholders.append(known.placeholder)
         out = text
         for span, placeholder in reversed(list(zip(spans, placeholders, strict=True))):
@@ -171,7 +177,7 @@ class Redactor:
         if text not in self._found:
             self._found[text] = find_pii(text, extra_names=self.extra_names,
                                          extra_patterns=self.extra_patterns,
-                                         entities=self.entities)
+                                         entities=self.entities, allow=self.allow)
         return self._found[text]
 
     def _remember(self, entity: str, written: str) -> KnownValue:
@@ -179,20 +185,26 @@ class Redactor:
         known = self._known.get(key) or (self._known_number(key) if key[:1] == "#" else None)
         if known is not None:
             return known
-        placeholder = self._name_part_placeholder(entity, key) or self._next_placeholder(entity)
+        person = self._same_person(entity, key)
+        if person is not None:
+            entity, placeholder = person.entity, person.placeholder
+        else:
+            placeholder = self._next_placeholder(entity)
         known = KnownValue(entity, written.strip(), key, placeholder)
         self._known[key] = known
         return known
 
-    def _name_part_placeholder(self, entity: str, key: str) -> str | None:
-        """The placeholder of a known name that this name is part of (or that is part of it)."""
-        if entity != "PERSON":
+    def _same_person(self, entity: str, key: str) -> KnownValue | None:
+        """A known name this value is part of, or that is part of it ("Jordan" of "Jordan
+        Miles" — even when spaCy calls that "Jordan" a place)."""
+        if key.startswith("#") or (entity != "PERSON" and len(key.split()) > 1):
             return None
         words = set(key.split())
         for known in self._known.values():
             other = set(known.key.split())
-            if known.entity == "PERSON" and (words <= other or other <= words):
-                return known.placeholder
+            if known.entity == "PERSON" and (words <= other or (
+                    entity == "PERSON" and other <= words)):
+                return known
         return None
 
     def _next_placeholder(self, entity: str) -> str:

@@ -23,7 +23,7 @@ Every other character is copied as it is, so offsets outside rewritten spans map
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from voicereplay.compare.normalize import normalize
 
@@ -43,12 +43,14 @@ _LETTER_GAP = re.compile(r"[\s\-.,]*")
 
 @dataclass(frozen=True)
 class Rewrite:
-    """Original characters ``[start, end)`` were rewritten as ``text`` (a ``kind`` of form)."""
+    """Original characters ``[start, end)`` were rewritten as ``text`` (a ``kind`` of form),
+    which starts at ``at`` in the rewritten text."""
 
     start: int
     end: int
     text: str
     kind: str  # "number" | "email"
+    at: int = -1  # set by normalize_spoken
 
 
 @dataclass
@@ -82,6 +84,7 @@ def normalize_spoken(text: str) -> SpokenText:
     rewrites += [r for r in _numbers(text, tokens)
                  if not any(r.start < e and s < r.end for s, e in taken)]
     rewrites.sort(key=lambda r: r.start)
+    placed: list[Rewrite] = []
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -93,6 +96,7 @@ def normalize_spoken(text: str) -> SpokenText:
             starts.append(i)
             ends.append(i + 1)
             kinds.append(None)
+        placed.append(replace(rewrite, at=len(starts)))
         out.append(rewrite.text)
         starts.extend([rewrite.start] * len(rewrite.text))
         ends.extend([rewrite.end] * len(rewrite.text))
@@ -103,7 +107,7 @@ def normalize_spoken(text: str) -> SpokenText:
         starts.append(i)
         ends.append(i + 1)
         kinds.append(None)
-    return SpokenText(text, "".join(out), rewrites, starts, ends, kinds)
+    return SpokenText(text, "".join(out), placed, starts, ends, kinds)
 
 
 def spoken_digits(words: list[str]) -> str | None:
