@@ -93,6 +93,19 @@ def test_verify_finds_digits_emails_and_names_still_heard() -> None:
                         HearsWhatIsLoud(timed("my order is 4417 thanks"))) == []
 
 
+def test_garbled_traces_of_known_values_are_found() -> None:
+    from voicereplay.redact.audio import clue_spans
+    from voicereplay.redact.redactor import KnownValue
+
+    text = "ship it to one two three main street and mail marioedatexample.com ok"
+    found = clue_spans(text, [
+        KnownValue("STREET_ADDRESS", "123 Main Street", "123 main street", "<S>"),
+        KnownValue("EMAIL_ADDRESS", "maria@example.com", "maria@example.com", "<E>")])
+    assert [(text[a:b], clue) for a, b, _, clue in found] == [
+        ("one two three main street", "123 main street"),
+        ("marioedatexample.com", "example.com")]
+
+
 def test_a_segment_is_muted_over_its_values_and_verified() -> None:
     words = timed(SENTENCE)
     stt = HearsWhatIsLoud(words)

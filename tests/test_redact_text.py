@@ -185,6 +185,21 @@ def test_allowed_values_and_placeholders_are_left_alone() -> None:
     assert redactor.redact_text(once) == once  # redacting twice changes nothing
 
 
+def test_keys_that_name_their_value_mark_it_whole() -> None:
+    redactor = Redactor()
+    out = redactor.redact_value(
+        {"emailAddress": "Maria", "ip_address": "10.0.0.7", "customer_name": "Q",
+         "shipping_address": {"street": "Rue 9", "city": "Lyon"}, "product_name": "Kettle",
+         "order_id": 4417, "refund": True}, where="args")
+    assert out == {"emailAddress": "<EMAIL_ADDRESS_1>", "ip_address": "<IP_ADDRESS_1>",
+                   "customer_name": "<PERSON_1>",
+                   "shipping_address": {"street": "<STREET_ADDRESS_1>", "city": "<LOCATION_1>"},
+                   "product_name": "Kettle", "order_id": 4417, "refund": True}
+    assert {r.detector for r in redactor.report.redactions} == {
+        "field:emailAddress", "field:ip_address", "field:customer_name", "field:street",
+        "field:city"}
+
+
 def test_plain_placeholders_when_not_numbered() -> None:
     redactor = Redactor(numbered=False)
     assert redactor.redact_text("Call (415) 555-0142 or (212) 555-0199") == \

@@ -189,14 +189,17 @@ def clue_spans(text: str, redacted: Iterable[KnownValue | str], *,
                 a, b = spoken.to_original(match.start(), match.end())
                 found.append((a, b, known, clue))
                 break
-    lowered = text.lower()
+    lowered = spoken.text.lower()
     for known in values:
         for clue, inside_words in _text_clues(known):
             pattern = re.escape(clue) if inside_words else rf"(?<!\w){re.escape(clue)}(?!\w)"
             for match in re.finditer(pattern, lowered):
-                a = lowered.rfind(" ", 0, match.start()) + 1 if inside_words else match.start()
-                b = lowered.find(" ", match.end()) if inside_words else match.end()
-                found.append((a, len(text) if b < 0 else b, known, clue))
+                a, b = match.span()
+                if inside_words:  # the whole word it hides in
+                    a = lowered.rfind(" ", 0, a) + 1
+                    b = lowered.find(" ", b)
+                    b = len(lowered) if b < 0 else b
+                found.append((*spoken.to_original(a, b), known, clue))
     return found
 
 

@@ -18,9 +18,9 @@ Once a value is known, it is redacted wherever it appears, even where the detect
 JSON (tool-call arguments, tool results) is redacted value by value, keys kept; a string that
 holds JSON is redacted inside and written back as JSON; a number that is a known value becomes
 its placeholder. A key that names what its value is (``phone``, ``email``, ``customer_name``,
-``address``, ``dob``, ``card_number``, ``account_number``, ``ssn``…) marks the whole value as
-that type (detector ``field:<key>``), because a bare "Maria" or "4155550142" carries no
-context for a detector.
+``address``, ``city``, ``zip``, ``dob``, ``card_number``, ``account_number``, ``ssn``…) marks
+the whole value as that type (detector ``field:<key>``), because a bare "Maria" or
+"4155550142" carries no context for a detector.
 """
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ _MIN_DIGITS = 6  # a numeric value shorter than this is matched as text, not by 
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*(?:_\d+)?>")  # already redacted: left alone
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-]*\d")
 _FIELDS = (  # (key pattern on the snake_case key, entity) — first match wins
-    (r"e_?mail", "EMAIL_ADDRESS"),
+    (r"e_?mail(?:_?address)?", "EMAIL_ADDRESS"),
+    (r"ip_?address", "IP_ADDRESS"),
     (r"phone|mobile|cell|telephone|tel", "PHONE_NUMBER"),
     (r"(?:first|last|full|given|family|sur|middle|customer|caller|contact|user|patient"
      r"|holder|account_holder)_?name", "PERSON"),
     (r"(?:street|home|billing|shipping|mailing)?_?address|street", "STREET_ADDRESS"),
+    (r"city|town|zip(?:_?code)?|postal_?code|post_?code", "LOCATION"),
     (r"dob|date_of_birth|birth_?date|birthday", "DATE_OF_BIRTH"),
     (r"card_?number|card_?no|credit_?card|pan", "CREDIT_CARD"),
     (r"(?:bank_)?account_?(?:number|no)|routing_?(?:number|no)|iban", "US_BANK_NUMBER"),
