@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from voicereplay.audio import Audio, resample
+from voicereplay.errors import ConfigError
 from voicereplay.models import Word
 from voicereplay.redact import Redactor, redact_audio, redaction_ranges, verify_audio
 from voicereplay.redact.audio import apply_ranges, redact_segment
@@ -76,8 +77,10 @@ def test_redact_audio_mutes_or_tones_only_the_ranges() -> None:
     assert np.all(samples == 0.5)  # the input is untouched
     everything = redact_audio(samples, RATE, words, [Span(99, 105, "X", "t", "", "")])
     assert not np.any(everything)
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ConfigError, match="mode"):
         apply_ranges(samples, RATE, [(0, 1)], mode="beep")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="mono"):
+        apply_ranges(np.zeros((2, 10)), RATE, [(0, 1)])
 
 
 def test_verify_finds_digits_emails_and_names_still_heard() -> None:

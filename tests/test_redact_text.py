@@ -109,6 +109,8 @@ def test_user_names_and_patterns() -> None:
         == [("PERSON", "user-name", "quinn zebulon"), ("TICKET", "user-pattern", "ABC-12345")]
     with pytest.raises(ConfigError, match="not a valid regular expression"):
         find_pii(text, extra_patterns=["ABC-("])
+    with pytest.raises(ConfigError, match="unknown PII type.*PHONE"):
+        find_pii(text, entities=["PHONE"])
 
 
 def test_overlapping_spans_merge_into_one() -> None:

@@ -20,6 +20,23 @@ The public API (what the scenario writer and the CLI call):
   value (``to_json()``, ``render()`` for a terminal) (:mod:`.report`).
 
 Presidio and the spaCy model load once per process, on first use (a few seconds).
+
+A scenario, in order — learn everything first, so a value found late is redacted early too::
+
+    redactor = Redactor(extra_names=config_names, extra_patterns=config_patterns,
+                        allow=[agent_name])
+    redactor.learn(*turn_texts, *tool_arguments, *tool_results)
+    texts = [redactor.redact_text(t, where=f"turn {n}") for n, t in enumerate(turn_texts)]
+    args = redactor.redact_value(arguments, where=f"turn {n} tool call {name}.arguments")
+    samples, audio_result = redact_segment(redactor, samples, rate, stt,
+                                           where=f"turn {n} audio", words=segment_words)
+    print(redactor.report.render())      # plain text: print it with markup off
+    scenario_json["redaction"] = redactor.report.to_json()
+
+``stt`` is a speech-to-text stage, e.g. ``STT.create("faster-whisper")`` from
+:mod:`voicereplay.simulate.stages`; ``segment_words`` are the provider's word timings for the
+segment, with times from the segment's start (or pass ``offset=`` the segment's start time),
+or None to transcribe them.
 """
 
 from voicereplay.redact.audio import redact_audio, redact_segment, redaction_ranges, verify_audio

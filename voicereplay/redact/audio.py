@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from voicereplay.audio import Audio
+from voicereplay.errors import ConfigError
 from voicereplay.models import Word
 from voicereplay.redact.detect import Span
 from voicereplay.redact.redactor import KnownValue, Redactor
@@ -104,7 +105,10 @@ def redact_audio(samples: np.ndarray, rate: int, words: Sequence[Word], spans: I
                  *, pad: float = 0.3, mode: Mode = "mute", offset: float = 0.0) -> np.ndarray:
     """``samples`` with the words behind ``spans`` muted or toned (see the module docstring).
 
+    ``spans`` are character spans of :func:`words_text` ``(words)[0]`` — e.g.
+    ``redactor.spans(words_text(words)[0])`` — and word times count from ``offset`` seconds.
     A span that overlaps no word mutes everything: better a silent turn than a heard value.
+    :func:`redact_segment` does this and the verification in one call.
     """
     duration = len(samples) / rate
     ranges = redaction_ranges(words, spans, pad=pad, offset=offset, duration=duration)
@@ -120,7 +124,9 @@ def apply_ranges(samples: np.ndarray, rate: int, ranges: Iterable[tuple[float, f
     Inside a range the original is gone entirely; a 5 ms fade just outside it avoids clicks.
     """
     if mode not in ("mute", "tone"):
-        raise ValueError(f"mode must be 'mute' or 'tone', not {mode!r}")
+        raise ConfigError(f"audio redaction mode must be 'mute' or 'tone', not {mode!r}")
+    if np.ndim(samples) != 1:
+        raise ConfigError(f"audio redaction needs mono samples, got shape {np.shape(samples)}")
     out = np.array(samples, dtype=np.float32, copy=True)
     gain = np.ones(len(out), dtype=np.float32)
     ramp = max(1, int(RAMP * rate))

@@ -89,6 +89,10 @@ def find_pii(text: str, *, extra_names: Iterable[str] = (),
     ``allow`` lists values that are never PII here (case-blind), e.g. the agent's own name
     or the business's ("Acme Audio", which spaCy may take for a person).
     """
+    unknown = set(entities) - set(DEFAULT_ENTITIES)
+    if unknown:
+        raise ConfigError(f"unknown PII type(s) {', '.join(sorted(unknown))}; known: "
+                          f"{', '.join(DEFAULT_ENTITIES)}")
     if not text.strip():
         return []
     spoken = normalize_spoken(text)
