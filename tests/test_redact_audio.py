@@ -1,7 +1,8 @@
 """PII redaction of caller audio: muting by word timings, verification by transcribing again.
 
 The fast tests use a fake STT that "hears" a scripted word only where its time range still has
-sound, so what verification finds depends on what was really muted. The models tests
+sound, so what verification finds depends on what was really muted, and a regex stand-in for
+Presidio (:class:`tests.fakes.pii.RegexAnalyzer`). The models tests
 synthesize the caller with piper and transcribe with faster-whisper (Whisper tiny.en).
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from tests.fakes.pii import RegexAnalyzer
 from voicereplay.audio import Audio, resample
 from voicereplay.errors import ConfigError
 from voicereplay.models import Word
@@ -84,7 +86,7 @@ def test_redact_audio_mutes_or_tones_only_the_ranges() -> None:
 
 
 def test_verify_finds_digits_emails_and_names_still_heard() -> None:
-    redactor = Redactor()
+    redactor = Redactor(analyzer=RegexAnalyzer(["Maria Lopez"]))
     redactor.learn(SENTENCE + " I'm Maria Lopez.")
     heard = HearsWhatIsLoud(timed("my number is 415-55-0142 email marioedatexample.com "
                                   "card 4-11-11-11 thanks lopez"))
@@ -112,7 +114,7 @@ def test_garbled_traces_of_known_values_are_found() -> None:
 def test_a_segment_is_muted_over_its_values_and_verified() -> None:
     words = timed(SENTENCE)
     stt = HearsWhatIsLoud(words)
-    redactor = Redactor()
+    redactor = Redactor(analyzer=RegexAnalyzer())
     redactor.learn(SENTENCE)
     samples = loud(words[-1].end + 0.5)
     out, result = redact_segment(redactor, samples, RATE, stt, where="turn 1 audio",
@@ -133,7 +135,7 @@ def test_a_value_still_heard_mutes_the_whole_segment_and_is_recorded() -> None:
     # them leaves "zero one four two" audible
     early = [Word(word=w.word, start=max(0.0, w.start - 2.4), end=max(0.0, w.end - 2.4))
              if n >= 3 else w for n, w in enumerate(words)]
-    redactor = Redactor()
+    redactor = Redactor(analyzer=RegexAnalyzer())
     redactor.learn("my number is four one five five five five zero one four two")
     samples = loud(words[-1].end + 0.5)
     out, result = redact_segment(redactor, samples, RATE, leaky, where="turn 2 audio",
@@ -147,7 +149,7 @@ def test_a_value_still_heard_mutes_the_whole_segment_and_is_recorded() -> None:
 def test_without_word_timings_the_segment_is_transcribed_first() -> None:
     words = timed("email maria at example dot com thanks")
     stt = HearsWhatIsLoud(words)
-    redactor = Redactor()
+    redactor = Redactor(analyzer=RegexAnalyzer())
     redactor.learn("my email is maria at example dot com")
     out, result = redact_segment(redactor, loud(3.2), RATE, stt, where="turn 3 audio")
     assert stt.calls == 2  # once for the word timings, once to verify

@@ -28,13 +28,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any, Protocol
 
 from voicereplay.errors import ConfigError
-from voicereplay.redact.presidio import analyzer
+from voicereplay.redact.presidio import analyzer as presidio_analyzer
 from voicereplay.redact.spoken import SpokenText, normalize_spoken
 
-__all__ = ["DEFAULT_ENTITIES", "MIN_SPOKEN_DIGITS", "Span", "UserPattern", "find_pii",
-           "merge_spans"]
+__all__ = ["DEFAULT_ENTITIES", "MIN_SPOKEN_DIGITS", "Analyzer", "Span", "UserPattern",
+           "find_pii", "merge_spans"]
 
 DEFAULT_ENTITIES = (
     "PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "US_BANK_NUMBER", "IBAN_CODE",
@@ -52,7 +53,18 @@ _STREET = re.compile(  # "123 Main Street, apt 4B"; not "10 AM with Dr. Chen", "
     r"|rd|boulevard|blvd|lane|ln|drive|court|ct|way|place|pl|terrace|circle|parkway|pkwy"
     r"|highway|hwy|(?:st|dr)\b(?!\.?\s+[A-Z]))"
     r"\b\.?(?:,?\s*(?:apt|apartment|suite|unit|#)\.?\s*#?\s*[A-Za-z0-9]+\b)?", re.IGNORECASE)
+# One number read two ways: the type that needed context to pass ("account" before it) wins.
+_RANK = {"CREDIT_CARD": 4, "US_SSN": 3, "US_BANK_NUMBER": 2, "IBAN_CODE": 2, "US_ITIN": 2,
+         "PHONE_NUMBER": 1}
 _CONTEXT_BEFORE = 40  # characters before a digit run searched for "card", "account", …
+
+
+class Analyzer(Protocol):
+    """What :func:`find_pii` needs of Presidio's ``AnalyzerEngine``: results with
+    ``entity_type``, ``start``, ``end``, ``score`` and ``recognition_metadata``."""
+
+    def analyze(self, text: str, language: str, *, entities: list[str],
+                score_threshold: float) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -83,11 +95,14 @@ class UserPattern:
 
 def find_pii(text: str, *, extra_names: Iterable[str] = (),
              extra_patterns: Iterable[str | tuple[str, str] | UserPattern] = (),
-             entities: Sequence[str] = DEFAULT_ENTITIES, allow: Iterable[str] = ()) -> list[Span]:
+             entities: Sequence[str] = DEFAULT_ENTITIES, allow: Iterable[str] = (),
+             analyzer: Analyzer | None = None) -> list[Span]:
     """Every PII span in ``text`` (merged, in order). See the module docstring.
 
     ``allow`` lists values that are never PII here (case-blind), e.g. the agent's own name
-    or the business's ("Acme Audio", which spaCy may take for a person).
+    or the business's ("Acme Audio", which spaCy may take for a person). ``analyzer`` is
+    Presidio's ``AnalyzerEngine`` (default: the process-wide offline one) or anything with
+    its ``analyze`` method — the seam tests use to run without loading spaCy.
     """
     unknown = set(entities) - set(DEFAULT_ENTITIES)
     if unknown:
@@ -97,7 +112,7 @@ def find_pii(text: str, *, extra_names: Iterable[str] = (),
         return []
     spoken = normalize_spoken(text)
     wanted = set(entities)
-    spans = _presidio(spoken, wanted)
+    spans = _presidio(spoken, wanted, analyzer or presidio_analyzer())
     spans += _street_addresses(spoken, wanted)
     spans += _spoken_digit_runs(spoken, spans, wanted)
     spans += _user_names(text, extra_names)
@@ -108,7 +123,8 @@ def find_pii(text: str, *, extra_names: Iterable[str] = (),
 
 
 def merge_spans(text: str, spans: Iterable[Span]) -> list[Span]:
-    """Overlapping spans as one; the longest (then user-given, then highest score) names it."""
+    """Overlapping spans as one; the longest (then a user-given one, then a card over an SSN
+    over a bank account over a phone number, then the highest score) names it."""
     merged: list[list[Span]] = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if merged and span.start < max(s.end for s in merged[-1]):
@@ -118,7 +134,7 @@ def merge_spans(text: str, spans: Iterable[Span]) -> list[Span]:
     out: list[Span] = []
     for group in merged:
         best = max(group, key=lambda s: (s.end - s.start, s.detector.startswith("user-"),
-                                         s.score))
+                                         _RANK.get(s.entity, 0), s.score))
         start, end = min(s.start for s in group), max(s.end for s in group)
         if (start, end) != (best.start, best.end):  # the union is more than the best span
             best = replace(best, start=start, end=end, value=text[start:end],
@@ -127,13 +143,13 @@ def merge_spans(text: str, spans: Iterable[Span]) -> list[Span]:
     return out
 
 
-def _presidio(spoken: SpokenText, wanted: set[str]) -> list[Span]:
+def _presidio(spoken: SpokenText, wanted: set[str], analyzer: Analyzer) -> list[Span]:
     asked = sorted((wanted & set(DEFAULT_ENTITIES)) - {"STREET_ADDRESS", "ID_NUMBER",
                                                         "DATE_OF_BIRTH"})
     if "DATE_OF_BIRTH" in wanted:
         asked.append("DATE_TIME")
-    results = analyzer().analyze(spoken.text, language="en", entities=asked,
-                                 score_threshold=SCORE_THRESHOLD)
+    results = analyzer.analyze(spoken.text, language="en", entities=asked,
+                               score_threshold=SCORE_THRESHOLD)
     spans: list[Span] = []
     for result in results:
         entity = result.entity_type

@@ -31,7 +31,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicereplay.redact.detect import DEFAULT_ENTITIES, Span, UserPattern, find_pii, merge_spans
+from voicereplay.redact.detect import (
+    DEFAULT_ENTITIES,
+    Analyzer,
+    Span,
+    UserPattern,
+    find_pii,
+    merge_spans,
+)
 from voicereplay.redact.report import Redaction, RedactionReport, mask
 from voicereplay.redact.spoken import normalize_spoken
 
@@ -72,13 +79,15 @@ class Redactor:
 
     ``extra_names``/``extra_patterns`` are the user's own (see :func:`find_pii`);
     ``entities`` limits the types looked for; ``allow`` lists values never redacted (the agent's
-    or the business's own name); ``numbered`` — see the module docstring.
+    or the business's own name); ``analyzer`` replaces Presidio (tests); ``numbered`` — see
+    the module docstring.
     """
 
     def __init__(self, *, extra_names: Iterable[str] = (),
                  extra_patterns: Iterable[str | tuple[str, str] | UserPattern] = (),
                  entities: Sequence[str] = DEFAULT_ENTITIES, numbered: bool = True,
-                 allow: Iterable[str] = ()) -> None:
+                 allow: Iterable[str] = (), analyzer: Analyzer | None = None) -> None:
+        self.analyzer = analyzer
         self.allow = tuple(allow)
         self.extra_names = tuple(extra_names)
         self.extra_patterns = tuple(extra_patterns)
@@ -179,7 +188,8 @@ class Redactor:
         if text not in self._found:
             self._found[text] = find_pii(text, extra_names=self.extra_names,
                                          extra_patterns=self.extra_patterns,
-                                         entities=self.entities, allow=self.allow)
+                                         entities=self.entities, allow=self.allow,
+                                         analyzer=self.analyzer)
         return self._found[text]
 
     def _remember(self, entity: str, written: str) -> KnownValue:
