@@ -191,3 +191,27 @@ def test_synthesized_caller_audio_no_value_is_heard_after_redaction(
     if not result.whole:  # only the values went, not the whole turn
         assert sum(b - a for a, b in result.muted) < 0.9 * audio.duration
         assert "number" in heard.text.lower()
+
+
+@pytest.mark.models
+def test_the_demo_callers_recorded_name_is_not_heard_after_redaction(
+        spoken_pii: tuple[Audio, object]) -> None:
+    import json
+    from pathlib import Path
+
+    from voicereplay.audio import cut, load_channels
+
+    _, stt = spoken_pii
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+    messages = json.loads((fixtures / "demo-refund.json").read_text())["messages"]
+    turns = [m["message"] for m in messages if m.get("role") in ("user", "bot")]
+    recording = load_channels(fixtures / "demo-refund.customer.wav")[0]
+    segment = resample(cut(recording, 20.2, 21.5), RATE)  # the caller: "Jordan Miles."
+    assert "jordan" in stt.transcribe(segment).text.lower()  # type: ignore[attr-defined]
+    redactor = Redactor(allow=["Acme Audio"])
+    redactor.learn(*turns)
+    out, result = redact_segment(redactor, segment.samples, RATE, stt,  # type: ignore[arg-type]
+                                 where="turn 5 audio")
+    heard = stt.transcribe(Audio(out, RATE)).text.lower()  # type: ignore[attr-defined]
+    assert "jordan" not in heard and "miles" not in heard
+    assert result.muted and redactor.report.audio == [result]
