@@ -246,8 +246,7 @@ def redact_segment(redactor: Redactor, samples: np.ndarray, rate: int, stt: Tran
         result.whole, result.reason = True, "a redacted span has no timed word"
         ranges = [(0.0, duration)]
     result.muted = [(round(a, 3), round(b, 3)) for a, b in ranges]
-    redacted = apply_ranges(samples, rate, ranges, mode=mode) if ranges else \
-        np.array(samples, dtype=np.float32, copy=True)
+    redacted = apply_ranges(samples, rate, ranges, mode=mode)
     if not result.whole and redactor.known:
         result.leaks = verify_audio(redacted, rate, redactor.known, stt, language=language)
         if result.leaks:
