@@ -190,8 +190,8 @@ def test_save_refuses_overwrite_and_unknown_ids_and_redact(saved: Path) -> None:
     code, _out, err = run("save", "no-such-thing", "--dir", str(saved.parent))
     assert code == 4 and "neither a stored replay nor a stored call" in err
     code, _out, err = run("save", replay_id, "--dir", str(saved.parent), "--name", "r",
-                          "--redact")
-    assert code == 2 and "redaction is not available yet" in err
+                          "--dry-run")
+    assert code == 2 and "go with --redact" in err
     assert not (saved.parent / "r.voicereplay.yaml").exists()
     assert sorted(p.name for p in saved.parent.iterdir()) == [
         "vapi-dfed92e7.voicereplay", "vapi-dfed92e7.voicereplay.yaml"]  # no temp folder left

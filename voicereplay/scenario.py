@@ -23,6 +23,8 @@ holding the caller's audio segments (WAV). ``voicereplay save`` writes both
     runs: 1                        # replays per run of the scenario (--runs overrides)
     mocks: {}                      # optional: tool name → result for tool calls that have no
                                    #   recorded result (the recorded ones are served first)
+    redaction: {...}               # written by `save --redact`: what was redacted, where and
+                                   #   by which detector (values masked), muted audio ranges
     turns:                         # the baseline call, in order; each entry is one of:
       - agent: Thank you for calling ...      # what the production agent said
         start: 0.904                          #   seconds from the call's start (optional)
@@ -237,6 +239,8 @@ class Scenario(_Strict):
     runs: int = Field(default=1, ge=1, le=50)
     mocks: dict[str, Any] = Field(default_factory=dict)
     turns: list[ScenarioTurn] = Field(min_length=1)
+    redaction: dict[str, Any] | None = Field(
+        default=None, description="what `save --redact` redacted (values masked, never kept)")
 
     _path: Path | None = PrivateAttr(default=None)
     _check_lines: list[int] = PrivateAttr(default_factory=list)
@@ -330,7 +334,7 @@ def dump_scenario(scenario: Scenario) -> str:
         data["agent"] = _agent_data(scenario.agent)
     data["seed"] = scenario.seed
     order = ["schema_version", "name", "description", "source", "checks", "agent", "mode",
-             "seed", "runs", "mocks", "turns"]
+             "seed", "runs", "mocks", "redaction", "turns"]
     body = {key: data[key] for key in order if key in data and data[key] != {}}
     body["turns"] = [t.model_dump(mode="json", exclude_none=True) for t in scenario.turns]
     text = dump_yaml(body)

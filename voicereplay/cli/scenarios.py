@@ -43,7 +43,7 @@ from voicereplay.cli.replays import LlmKeyOpt, LlmUrlOpt, ModelOpt
 from voicereplay.compare.checks import load_checks
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import Secrets
-from voicereplay.pipeline.scenarios import save_scenario
+from voicereplay.pipeline.scenarios import save_scenario, scenario_from
 from voicereplay.pipeline.suite_reports import dumps, suite_json, suite_junit, write_text
 from voicereplay.pipeline.suites import ScenarioOutcome, SuiteOptions, load_suite, run_suite
 from voicereplay.scenario import Scenario, agent_yaml, load_agent_file
@@ -66,21 +66,53 @@ def save(
     = False,
     checks: ChecksOpt = None,
     redact: Annotated[bool, typer.Option(
-        "--redact", help="Redact personal data from the text and audio (not available yet).")]
+        "--redact", help="Redact personal data (phone numbers, e-mails, card and account "
+                         "numbers, addresses, dates of birth, names) from the text and the "
+                         "caller audio, verified by transcribing the audio again.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="With --redact: print what would be redacted; write nothing.")]
     = False,
+    redact_name: Annotated[list[str] | None, typer.Option(
+        "--redact-name", help="A name to redact as well (repeatable).")] = None,
+    redact_pattern: Annotated[list[str] | None, typer.Option(
+        "--redact-pattern", help="A regular expression to redact as well (repeatable).")]
+    = None,
+    redact_allow: Annotated[list[str] | None, typer.Option(
+        "--redact-allow", help="A name never to redact, e.g. the business's (repeatable).")]
+    = None,
     provider: ProviderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Save a replay (or a call) as a self-contained regression scenario."""
-    saved = save_scenario(open_store(), ref, directory, name=name, provider=provider,
-                          checks=load_checks(checks) if checks else None, force=force,
-                          redact=redact)
+    if (dry_run or redact_name or redact_pattern or redact_allow) and not redact:
+        raise ConfigError("--dry-run and the --redact-* options go with --redact")
+    redactor = None
+    if redact:
+        from voicereplay.pipeline.scenario_redaction import ScenarioRedaction
+
+        redactor = ScenarioRedaction(names=redact_name or (), patterns=redact_pattern or (),
+                                     allow=redact_allow or ())
+    store, loaded = open_store(), load_checks(checks) if checks else None
+    if dry_run and redactor is not None:
+        scenario, segments = scenario_from(store, ref, name=name, provider=provider,
+                                           checks=loaded)
+        redactor(scenario, segments)
+        report = redactor.report
+        if json_out:
+            print_json(report.to_json() if report else {})
+        elif report is not None:
+            out.print(Text(report.render()))  # masked values, printed literally
+        return
+    saved = save_scenario(store, ref, directory, name=name, provider=provider,
+                          checks=loaded, force=force, redactor=redactor)
     if json_out:
         print_json({"path": str(saved.path), "folder": str(saved.folder),
                     "name": saved.scenario.name, "segments": saved.segments,
                     "checks": len(saved.scenario.checks)})
         return
     out.print(Text(str(saved.path)))
+    if redactor is not None and redactor.report is not None:
+        err.print(Text(redactor.report.render(), style="dim"))
     err.print(Text(f"saved {saved.scenario.name}: {len(saved.scenario.checks)} check(s), "
                    f"{saved.segments} caller audio segment(s) in {saved.folder}; run it with "
                    f"`voicereplay test {saved.path}`", style="dim"))

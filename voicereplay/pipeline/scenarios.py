@@ -60,7 +60,8 @@ from voicereplay.store import Store
 __all__ = ["REDACT_UNAVAILABLE", "Redactor", "SavedScenario", "default_name", "materialize",
            "run_scenario", "save_scenario", "scenario_from"]
 
-REDACT_UNAVAILABLE = "redaction is not available yet (--redact): save without it for now"
+REDACT_UNAVAILABLE = ("redact=True needs a redactor: pass "
+                      "voicereplay.pipeline.scenario_redaction.ScenarioRedaction()")
 
 # The redaction engine's hook: it gets the scenario and its caller audio segments (keyed by
 # the ``audio`` path of the caller entry each is written to) before anything is written, and
@@ -153,8 +154,9 @@ def save_scenario(store: Store, ref: str, directory: Path, *, name: str | None =
                   force: bool = False, redactor: Redactor | None = None,
                   redact: bool = False) -> SavedScenario:
     """Write the scenario of ``ref`` (a stored replay or call) into ``directory`` (see the
-    module docs). ``redact`` without a ``redactor`` is a ConfigError: redaction is not
-    available yet."""
+    module docs). ``redactor`` (e.g. :class:`~voicereplay.pipeline.scenario_redaction.
+    ScenarioRedaction`) redacts the scenario and its audio before anything is written;
+    ``redact`` without one is a ConfigError."""
     if redact and redactor is None:
         raise ConfigError(REDACT_UNAVAILABLE)
     scenario, segments = scenario_from(store, ref, name=name, provider=provider, checks=checks)
