@@ -483,3 +483,32 @@ def test_save_keeps_the_replays_mode_seed_and_runs(home: Path, tmp_path: Path) -
     assert code == 0, err
     scenario = load_scenario(Path(out.strip()))
     assert (scenario.mode, scenario.seed, scenario.runs) == ("turn", 41, 2)
+
+
+def test_baseline_fails_on_a_regression_and_a_missing_scenario_not_on_old_failures(
+        saved: Path, fixed_agent: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    code, _out, err = run("test", str(saved), "--agent", str(fixed_agent), "--llm",
+                          "prompt-llm", *FAKES, "--json", str(first))
+    assert code == 0, err  # the fixed agent passes: this is the approved baseline
+    # the production prompt again: the scenario regressed
+    again = tmp_path / "again.json"
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES,
+                          "--baseline", str(first), "--json", str(again))
+    assert code == 1 and "regressed since the baseline: vapi-dfed92e7" in err
+    diff = json.loads(again.read_text())["baseline"]
+    assert diff["regressed"] == ["vapi-dfed92e7"] and diff["worse"] is True
+    # failing before and failing now: unchanged, so a run gated on the baseline passes
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES,
+                          "--baseline", str(again))
+    assert code == 0 and "nothing got worse since the baseline (1 unchanged)" in err
+    # a scenario of the baseline that is not in this run is missing, not passing
+    data = json.loads(first.read_text())
+    data["scenarios"].append({**data["scenarios"][0], "name": "gone"})
+    (tmp_path / "more.json").write_text(json.dumps(data))
+    code, _out, err = run("test", str(saved), "--agent", str(fixed_agent), "--llm",
+                          "prompt-llm", *FAKES, "--baseline", str(tmp_path / "more.json"))
+    assert code == 1 and "missing since the baseline: gone" in err
+    (tmp_path / "bad.json").write_text("{}")
+    code, _out, err = run("test", str(saved), "--baseline", str(tmp_path / "bad.json"))
+    assert code == 2 and "not a `voicereplay test --json` file" in err

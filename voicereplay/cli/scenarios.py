@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Group
@@ -44,6 +44,7 @@ from voicereplay.compare.checks import load_checks
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import Secrets
 from voicereplay.pipeline.scenarios import save_scenario, scenario_from
+from voicereplay.pipeline.suite_baseline import compare_with, read_baseline
 from voicereplay.pipeline.suite_reports import dumps, suite_json, suite_junit, write_text
 from voicereplay.pipeline.suites import ScenarioOutcome, SuiteOptions, load_suite, run_suite
 from voicereplay.scenario import Scenario, agent_yaml, load_agent_file
@@ -213,10 +214,16 @@ def run_tests(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="An earlier run's --json: report regressions, improvements and "
+                           "missing scenarios, and fail only when something got worse.")]
+    = None,
 ) -> None:
-    """Run scenario files against the agent and report which fail (exit 1 if any fails)."""
+    """Run scenario files against the agent and report which fail (exit 1 if any fails;
+    with --baseline, if any regressed, went missing or is new and failing)."""
     if not 0 < pass_rate <= 1:
         raise ConfigError(f"--pass-rate {pass_rate}: use a share above 0 and at most 1")
+    before = read_baseline(baseline) if baseline is not None else None
     scenarios = load_suite(paths or [Path("scenarios")], pattern)
     options = SuiteOptions(
         agent=load_agent_file(agent) if agent else None, runs=runs, pass_rate=pass_rate,
@@ -254,7 +261,9 @@ def run_tests(
                              on_start=on_start, on_done=on_done)
     if not out.is_terminal:
         out.line()  # the last rendering of the table ends without a newline
-    _write_reports(outcomes, pass_rate, junit=junit, json_file=json_file)
+    diff = compare_with(before, outcomes) if before is not None else None
+    _write_reports(outcomes, pass_rate, junit=junit, json_file=json_file,
+                   baseline=diff.to_json() if diff is not None else None)
     failed = [o for o in outcomes if o.verdict != "pass"]
     summary = (f"{len(outcomes) - len(failed)} of {len(outcomes)} scenario(s) passed"
                + (f" (pass rate {pass_rate:g})" if any(o.runs > 1 for o in outcomes) else ""))
@@ -262,13 +271,31 @@ def run_tests(
     if flaky:
         summary += f"; flaky: {', '.join(flaky)}"
     err.print(Text(summary, style="bold red" if failed else "bold green"))
+    if diff is not None:
+        for label, names in (("regressed", diff.regressed), ("missing", diff.missing),
+                             ("new and failing", diff.new_failing),
+                             ("improved", diff.improved), ("new and passing", diff.new_passing)):
+            if names:
+                err.print(Text(f"{label} since the baseline: {', '.join(names)}",
+                               style="red" if label in ("regressed", "missing",
+                                                        "new and failing") else "green"))
+        if not diff.worse:
+            err.print(Text(f"nothing got worse since the baseline ({len(diff.unchanged)} "
+                           "unchanged)", style="bold green"))
+        if diff.worse:
+            raise typer.Exit(TESTS_FAILED)
+        return
     if failed:
         raise typer.Exit(TESTS_FAILED)
 
 
 def _write_reports(outcomes: list[ScenarioOutcome], pass_rate: float, *,
-                   junit: Path | None, json_file: Path | None) -> None:
+                   junit: Path | None, json_file: Path | None,
+                   baseline: dict[str, Any] | None = None) -> None:
     if json_file is not None:
-        write_text(json_file, dumps(suite_json(outcomes, pass_rate)))
+        data = suite_json(outcomes, pass_rate)
+        if baseline is not None:
+            data["baseline"] = baseline
+        write_text(json_file, dumps(data))
     if junit is not None:
         write_text(junit, suite_junit(outcomes))
