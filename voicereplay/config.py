@@ -31,6 +31,7 @@ are read, so no command starts half-configured.
 | ``VOICEREPLAY_RETELL_WEBHOOK_KEY`` | key Retell webhooks are signed with | RETELL_API_KEY |
 | ``VOICEREPLAY_RULES`` | the flag rules file (``--rules``) | ``$VOICEREPLAY_HOME/rules.yaml`` |
 | ``VOICEREPLAY_PUBLIC_URL`` | the web app's address in notification links | ``serve``'s own |
+| ``VOICEREPLAY_SCENARIOS`` | where the web app's "Save as test" writes scenarios | home/scenarios |
 | ``VAPI_BASE_URL`` / ``RETELL_BASE_URL`` | provider API hosts | the public APIs |
 | ``OPENAI_API_KEY``, ``GROQ_API_KEY``, … | keys of LLM/TTS services (any ``*_API_KEY``) | none |
 
@@ -172,6 +173,7 @@ class Settings:
     plugins: tuple[str, ...] = ()  # modules that register backends (registry.load_plugins)
     rules_file: Path | None = None  # None: $VOICEREPLAY_HOME/rules.yaml when it exists
     public_url: str | None = None  # links in notifications; serve fills in its own address
+    scenarios_path: Path | None = None  # None: $VOICEREPLAY_HOME/scenarios
     # every ``*_API_KEY`` variable, for the LLM/TTS services a snapshot may name
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -203,6 +205,7 @@ class Settings:
                 raise ConfigError(f"{name}={raw!r}: expected an http(s):// URL")
         prices = _clean(env, "VOICEREPLAY_PRICES")
         rules = _clean(env, "VOICEREPLAY_RULES")
+        scenarios = _clean(env, "VOICEREPLAY_SCENARIOS")
         return cls(
             home=home,
             database_url=(check_database_url(database_url) if database_url
@@ -220,6 +223,7 @@ class Settings:
             similarity=_clean(env, "VOICEREPLAY_SIMILARITY"),
             prices_file=Path(prices).expanduser() if prices else None,
             rules_file=Path(rules).expanduser() if rules else None,
+            scenarios_path=Path(scenarios).expanduser() if scenarios else None,
             public_url=(_clean(env, "VOICEREPLAY_PUBLIC_URL") or "").rstrip("/") or None,
             redis_url=_redis_url(env),
             api_token=_clean(env, "VOICEREPLAY_API_TOKEN"),
@@ -234,6 +238,11 @@ class Settings:
             api_keys=MappingProxyType({k: v.strip() for k, v in env.items()
                                        if k.endswith("_API_KEY") and v.strip()}),
         )
+
+    @property
+    def scenarios_dir(self) -> Path:
+        """Where the web app saves scenarios ("Save as test")."""
+        return self.scenarios_path or self.home / "scenarios"
 
     @property
     def default_prices_file(self) -> Path:

@@ -1,5 +1,6 @@
 """One router per resource: JSON under ``/api/`` (``api_*``), audio and report files
-(``files``), sign-in (``auth``), the pages (``pages_*``) and provider ``webhooks``."""
+(``files``), sign-in (``auth``), the pages (``pages_*``), saved ``scenarios`` and provider
+``webhooks``."""
 
 from fastapi import APIRouter
 
@@ -11,6 +12,7 @@ from voicereplay.web.routes import (
     files,
     pages_calls,
     pages_replays,
+    scenarios,
     waveforms,
     webhooks,
 )
@@ -25,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     pages_calls.router,
     pages_replays.router,
+    scenarios.router,
     waveforms.router,
     webhooks.router,
 ]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from voicereplay.config import Settings
 from voicereplay.errors import VoiceReplayError
 from voicereplay.pipeline import ReplayRequest, show_replay
 from voicereplay.pipeline.forms import (
@@ -18,6 +19,7 @@ from voicereplay.pipeline.forms import (
     request_from_form,
 )
 from voicereplay.pipeline.views import ComparisonView, comparison_view, prompt_diff
+from voicereplay.scenario import SUFFIX
 from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 from voicereplay.web.templating import templates
 
@@ -42,7 +44,7 @@ def _player(view: ComparisonView, side: str, base: str, peaks: str,
 
 @router.get("/replays/{replay_id}", response_class=HTMLResponse)
 def comparison_page(replay_id: str, request: Request, store: StoreDep,
-                    settings: SettingsDep) -> Response:
+                    settings: SettingsDep, saved: str | None = None) -> Response:
     result = show_replay(store, replay_id, settings=settings)
     view = comparison_view(store, result)
     call, replay = result.call, result.replay
@@ -60,7 +62,16 @@ def comparison_page(replay_id: str, request: Request, store: StoreDep,
     }
     return templates.TemplateResponse(request, "comparison.html", {
         "call": call, "replay": replay, "comparison": result.comparison, "view": view,
-        "data": data, "tracks": list(TRACKS), "call_path": call_path})
+        "data": data, "tracks": list(TRACKS), "call_path": call_path,
+        "saved": _saved(settings, saved)})
+
+
+def _saved(settings: Settings, name: str | None) -> dict[str, str] | None:
+    """The scenario "Save as test" just wrote (shown above the form), if it exists."""
+    if not name:
+        return None
+    path = settings.scenarios_dir / f"{name}{SUFFIX}"
+    return {"name": name, "path": str(path)} if path.is_file() else None
 
 
 # -- the replay form --------------------------------------------------------------------------
