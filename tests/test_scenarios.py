@@ -512,3 +512,31 @@ def test_baseline_fails_on_a_regression_and_a_missing_scenario_not_on_old_failur
     (tmp_path / "bad.json").write_text("{}")
     code, _out, err = run("test", str(saved), "--baseline", str(tmp_path / "bad.json"))
     assert code == 2 and "not a `voicereplay test --json` file" in err
+
+
+def test_rescore_judges_the_stored_replays_again_with_changed_checks(
+        saved: Path, home: Path) -> None:
+    from voicereplay.config import Settings
+    from voicereplay.store import Store
+
+    code, _out, err = run("test", str(saved), "--llm", "prompt-llm", *FAKES)
+    assert code == 1, err  # production prompt: issue_refund is called on turn 4
+    store = Store.from_settings(Settings.for_home(home))
+    before = len(store.replays.list(limit=None))
+    text = saved.read_text()
+    saved.write_text(text.replace("type: tool_not_called", "type: tool_called"))
+    code, out, err = run("test", str(saved), "--rescore")
+    assert code == 0, out + err  # the same replay, judged with the new check
+    assert len(store.replays.list(limit=None)) == before  # nothing replayed
+    saved.write_text(text)
+    code, out, _err = run("test", str(saved), "--rescore")
+    assert code == 1 and "issue_refund" in out
+
+
+def test_rescore_without_a_stored_run_says_to_run_the_suite_first(saved: Path,
+                                                                   tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    code, _out, _err = run("test", str(saved), "--rescore", "--json", str(report))
+    assert code == 1
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    assert scenario["verdict"] == "error" and "run `voicereplay test`" in scenario["error"]

@@ -214,6 +214,9 @@ def run_tests(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    rescore: Annotated[bool, typer.Option(
+        "--rescore", help="Judge each scenario's newest stored replays again with its "
+                          "current checks; replay nothing.")] = False,
     baseline: Annotated[Path | None, typer.Option(
         "--baseline", help="An earlier run's --json: report regressions, improvements and "
                            "missing scenarios, and fail only when something got worse.")]
@@ -233,7 +236,7 @@ def run_tests(
                 if v is not None},
         report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
                               judge_base_url=judge_base_url),
-        secrets=Secrets(llm_api_key=llm_api_key))
+        secrets=Secrets(llm_api_key=llm_api_key), rescore=rescore)
     for target in (junit, json_file):
         if target is not None and target.is_dir():
             raise ConfigError(f"{target} is a folder; name a file to write")

@@ -53,6 +53,7 @@ class SuiteOptions:
     pass_rate: float = 1.0
     workers: int = 1
     stages: dict[str, Any] = field(default_factory=dict)  # model, llm_base_url, llm, stt, …
+    rescore: bool = False  # --rescore: judge the stored replays again, replay nothing
     report: ReportOptions | None = None
     secrets: Secrets | None = None
 
@@ -209,6 +210,10 @@ def run_suite(store: Store, scenarios: Sequence[Scenario], options: SuiteOptions
     def job(index: int) -> tuple[int, ScenarioOutcome]:
         if on_start is not None:
             on_start(scenarios[index])
+        if options.rescore:
+            from voicereplay.pipeline.suite_rescore import rescore_one
+
+            return index, rescore_one(store, scenarios[index], options, settings)
         return index, run_one(store, scenarios[index], options, settings)
 
     pool = ThreadPoolExecutor(max_workers=max(1, options.workers),
