@@ -136,3 +136,34 @@ def test_saving_the_demo_call_with_redact_leaves_no_name_in_text_or_audio(
     heard = STT.create("faster-whisper").transcribe(Audio(audio, rate), language="en").text
     assert "jordan" not in heard.lower() and "miles" not in heard.lower()
     assert plain_segments  # the unredacted segment existed
+
+
+def test_the_redaction_settings_file_adds_names_patterns_and_allowed_names(
+        tmp_path: Path) -> None:
+    from voicereplay.errors import ConfigError
+    from voicereplay.pipeline.redact_config import load_redact_config
+
+    settings = Settings.for_home(tmp_path / "home")
+    assert load_redact_config(settings).names == []  # no file: nothing added
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "redact.yaml").write_text(
+        "names: [Lopez]\npatterns: ['T-\\d{4}', {regex: 'MRN\\d+', entity: MEDICAL_RECORD}]\n"
+        "allow: [Sam]\n", encoding="utf-8")
+    kept = load_redact_config(settings)
+    hook = ScenarioRedaction(names=kept.names, patterns=kept.pattern_args(), allow=kept.allow,
+                             analyzer=RegexAnalyzer(["Sam"]), stt="silent-stt")
+    scenario = _scenario().model_copy(update={"turns": [
+        ScenarioTurn(agent="Hi, this is Sam."),
+        ScenarioTurn(caller="Lopez here, ticket T-1234, record MRN998.")]})
+    redacted, _ = hook(scenario, {})
+    assert redacted.turns[0].agent == "Hi, this is Sam."  # allowed
+    caller = redacted.turns[1].caller or ""
+    assert "Lopez" not in caller and "T-1234" not in caller and "MRN998" not in caller
+    assert "<MEDICAL_RECORD_1>" in caller and "<CUSTOM_1>" in caller
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("patterns: ['(']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bad.yaml: patterns"):
+        load_redact_config(settings, bad)
+    bad.write_text("nmes: [x]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bad.yaml: nmes"):
+        load_redact_config(settings, bad)

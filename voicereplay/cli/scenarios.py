@@ -81,18 +81,25 @@ def save(
     redact_allow: Annotated[list[str] | None, typer.Option(
         "--redact-allow", help="A name never to redact, e.g. the business's (repeatable).")]
     = None,
+    redact_config: Annotated[Path | None, typer.Option(
+        "--redact-config", help="Redaction settings: names, patterns, allow (default: "
+                                "$VOICEREPLAY_HOME/redact.yaml if it exists).")] = None,
     provider: ProviderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Save a replay (or a call) as a self-contained regression scenario."""
-    if (dry_run or redact_name or redact_pattern or redact_allow) and not redact:
+    if (dry_run or redact_name or redact_pattern or redact_allow or redact_config) \
+            and not redact:
         raise ConfigError("--dry-run and the --redact-* options go with --redact")
     redactor = None
     if redact:
+        from voicereplay.pipeline.redact_config import load_redact_config
         from voicereplay.pipeline.scenario_redaction import ScenarioRedaction
 
-        redactor = ScenarioRedaction(names=redact_name or (), patterns=redact_pattern or (),
-                                     allow=redact_allow or ())
+        kept = load_redact_config(settings(), redact_config)
+        redactor = ScenarioRedaction(names=[*kept.names, *(redact_name or ())],
+                                     patterns=[*kept.pattern_args(), *(redact_pattern or ())],
+                                     allow=[*kept.allow, *(redact_allow or ())])
     store, loaded = open_store(), load_checks(checks) if checks else None
     if dry_run and redactor is not None:
         scenario, segments = scenario_from(store, ref, name=name, provider=provider,

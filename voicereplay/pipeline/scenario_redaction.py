@@ -41,7 +41,7 @@ class ScenarioRedaction:
     """Redact a scenario and its caller segments (a ``save_scenario`` redactor hook)."""
 
     names: Sequence[str] = ()
-    patterns: Sequence[str] = ()
+    patterns: Sequence[str | tuple[str, str]] = ()  # regex, or (entity, regex)
     allow: Sequence[str] = ()  # never redacted: the business's or the agent's own name
     stt: str = "faster-whisper"
     stt_model: str | None = None

@@ -32,9 +32,12 @@ async def save_as_test(replay_id: str, store: StoreDep, settings: SettingsDep,
     """Write the replay as a scenario, then show the comparison again with where it went."""
     redactor = None
     if redact:
+        from voicereplay.pipeline.redact_config import load_redact_config
         from voicereplay.pipeline.scenario_redaction import ScenarioRedaction
 
-        redactor = ScenarioRedaction()
+        kept = load_redact_config(settings)
+        redactor = ScenarioRedaction(names=kept.names, patterns=kept.pattern_args(),
+                                     allow=kept.allow)
     replay = store.replays.get(replay_id)
     saved = await run_in_threadpool(lambda: save_scenario(
         store, replay.id, settings.scenarios_dir, name=name.strip() or None,
