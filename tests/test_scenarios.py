@@ -540,3 +540,41 @@ def test_rescore_without_a_stored_run_says_to_run_the_suite_first(saved: Path,
     assert code == 1
     [scenario] = json.loads(report.read_text())["scenarios"]
     assert scenario["verdict"] == "error" and "run `voicereplay test`" in scenario["error"]
+
+
+@pytest.mark.integration
+def test_queue_runs_the_scenarios_on_a_worker_process(saved: Path, fixed_agent: Path,
+                                                      home: Path, tmp_path: Path) -> None:
+    """`voicereplay test --queue` with a real `voicereplay worker` process on the same store:
+    the same verdicts as in process (a hang guard, no timing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VOICEREPLAY_") and not k.endswith("_API_KEY")}
+    env.update(VOICEREPLAY_HOME=str(home),
+               VOICEREPLAY_PLUGINS="tests.fakes.backends,tests.fakes.prompt_llm",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen([sys.executable, "-m", "voicereplay", "worker"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        report = tmp_path / "queued.json"
+        code, out, err = run("test", str(saved), "--queue", "--llm", "prompt-llm", *FAKES,
+                             "--json", str(report))
+        assert code == 1, out + err + (tmp_path / "worker.log").read_text()
+        [scenario] = json.loads(report.read_text())["scenarios"]
+        assert scenario["verdict"] == "fail"
+        assert scenario["failing_checks"][0]["turn"] == 4
+        code, out, err = run("test", str(saved), "--queue", "--agent", str(fixed_agent),
+                             "--llm", "prompt-llm", *FAKES)
+        assert code == 0, out + err
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    code, _out, err = run("test", str(saved), "--queue", "--rescore")
+    assert code == 2 and "does not go with --rescore" in err

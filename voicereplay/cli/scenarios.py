@@ -221,6 +221,9 @@ def run_tests(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    queue: Annotated[bool, typer.Option(
+        "--queue", help="Run the scenarios on `voicereplay worker`s sharing the store, "
+                        "instead of in this process.")] = False,
     rescore: Annotated[bool, typer.Option(
         "--rescore", help="Judge each scenario's newest stored replays again with its "
                           "current checks; replay nothing.")] = False,
@@ -234,6 +237,10 @@ def run_tests(
     if not 0 < pass_rate <= 1:
         raise ConfigError(f"--pass-rate {pass_rate}: use a share above 0 and at most 1")
     before = read_baseline(baseline) if baseline is not None else None
+    if queue and (rescore or llm_api_key):
+        raise ConfigError("--queue replays on the workers: it does not go with --rescore, and "
+                          "keys are never put in a job (set VOICEREPLAY_LLM_API_KEY for the "
+                          "workers instead of --llm-api-key)")
     scenarios = load_suite(paths or [Path("scenarios")], pattern)
     options = SuiteOptions(
         agent=load_agent_file(agent) if agent else None, runs=runs, pass_rate=pass_rate,
@@ -267,8 +274,11 @@ def run_tests(
                 done[str(outcome.path)] = outcome
                 refresh()
 
-        outcomes = run_suite(store, scenarios, options, settings=settings(),
-                             on_start=on_start, on_done=on_done)
+        if queue:
+            outcomes = _queued(store, scenarios, options, agent, on_start, on_done)
+        else:
+            outcomes = run_suite(store, scenarios, options, settings=settings(),
+                                 on_start=on_start, on_done=on_done)
     if not out.is_terminal:
         out.line()  # the last rendering of the table ends without a newline
     diff = compare_with(before, outcomes) if before is not None else None
@@ -297,6 +307,26 @@ def run_tests(
         return
     if failed:
         raise typer.Exit(TESTS_FAILED)
+
+
+def _queued(store: Any, scenarios: list[Scenario], options: SuiteOptions,
+            agent: Path | None, on_start: Any, on_done: Any) -> list[ScenarioOutcome]:
+    """``--queue``: one job per scenario for the workers; wait for their outcomes."""
+    from voicereplay.pipeline.queue import JobQueue
+    from voicereplay.pipeline.suite_queue import submit_suite, wait_for_outcomes
+
+    jobs = submit_suite(JobQueue(store, settings()).submit_job, scenarios, agent_file=agent,
+                        runs=options.runs, pass_rate=options.pass_rate, stages=options.stages)
+    hinted: list[bool] = []
+
+    def idle(seconds: float) -> None:
+        if seconds >= 30 and not hinted:
+            hinted.append(True)
+            err.print(Text(f"{len(jobs)} scenario job(s) queued and none started yet: is a "
+                           "`voicereplay worker` running on this store?", style="yellow"))
+
+    return wait_for_outcomes(store, scenarios, jobs, on_start=on_start, on_done=on_done,
+                             on_idle=idle)
 
 
 def _write_reports(outcomes: list[ScenarioOutcome], pass_rate: float, *,

@@ -34,6 +34,7 @@ from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, StoreError, VoiceReplayError
 from voicereplay.pipeline.jobs import RUNNERS, JobOutcome, JobRunner, Worker, run_job, submit_replay
 from voicereplay.pipeline.request import ReplayRequest
+from voicereplay.pipeline.suite_queue import SCENARIO_KIND, run_scenario_job
 from voicereplay.pipeline.triggers import (
     notification_jobs,
     recover_events,
@@ -50,9 +51,11 @@ __all__ = ["JobQueue", "Sweep", "open_huey", "queue_backend"]
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "voicereplay"
-# What a worker runs: replays, webhook events (imports, rules) and notifications.
+# What a worker runs: replays, webhook events (imports, rules), notifications, and the
+# scenarios of a `voicereplay test --queue` run.
 JOB_RUNNERS: dict[str, JobRunner] = {**RUNNERS, "event": run_event,
-                                     "notify": run_notification}
+                                     "notify": run_notification,
+                                     SCENARIO_KIND: run_scenario_job}
 
 
 class _SqliteStorage(SqliteStorage):
