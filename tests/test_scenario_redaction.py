@@ -167,3 +167,45 @@ def test_the_redaction_settings_file_adds_names_patterns_and_allowed_names(
     bad.write_text("nmes: [x]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="bad.yaml: nmes"):
         load_redact_config(settings, bad)
+
+
+@pytest.mark.models
+def test_a_scenario_with_pii_spoken_aloud_keeps_none_of_it_in_text_or_audio(
+        tmp_path: Path) -> None:
+    """The issue's case end to end: a caller turn saying a phone number, an e-mail and a card
+    number (synthesized with piper), redacted by the real engine, written as a scenario; its
+    text holds none of the values and faster-whisper hears none of them in its audio."""
+    from tests.test_redact_audio import SENTENCE
+    from voicereplay.audio import resample, write_wav
+    from voicereplay.scenario import dump_scenario
+    from voicereplay.simulate.backends.piper_tts import PiperTTS
+
+    audio = resample(PiperTTS(seed=7).synthesize(SENTENCE).audio, 16000)
+    scenario = _scenario().model_copy(update={"turns": [
+        ScenarioTurn(agent="Hi, how can I help?", start=0.0, end=1.5),
+        ScenarioTurn(caller=SENTENCE, audio="pii.voicereplay/caller-01.wav", start=2.0,
+                     end=2.0 + audio.duration),
+        ScenarioTurn(tool_calls=[ScenarioToolCall(
+            id="t1", name="lookup", arguments={"phone": "4155550142",
+                                               "email": "maria@example.com"})]),
+        ScenarioTurn(agent="Thanks, I found your account.")]})
+    segment = CallerSegment(turn_index=1, text=SENTENCE, audio=audio,
+                            origin="recording")  # type: ignore[arg-type]
+    hook = ScenarioRedaction()
+    redacted, segments = hook(scenario, {"pii.voicereplay/caller-01.wav": segment})
+    folder = tmp_path / "pii.voicereplay"
+    folder.mkdir()
+    write_wav(folder / "caller-01.wav", [segments["pii.voicereplay/caller-01.wav"].audio])
+    (tmp_path / "pii.voicereplay.yaml").write_text(dump_scenario(redacted), encoding="utf-8")
+
+    text = (tmp_path / "pii.voicereplay.yaml").read_text(encoding="utf-8")
+    digits = "".join(ch for ch in text if ch.isdigit())
+    for value in ("4155550142", "41111111"):
+        assert value not in digits.replace(" ", ""), value
+    assert "maria" not in text.lower() and "four one five" not in text.lower()
+    samples, rate = soundfile.read(folder / "caller-01.wav", dtype="float32")
+    heard = STT.create("faster-whisper").transcribe(Audio(samples, rate), language="en").text
+    heard_digits = "".join(ch for ch in heard if ch.isdigit())
+    assert "4155" not in heard_digits and "0142" not in heard_digits
+    assert "1111" not in heard_digits and "maria" not in heard.lower()
+    assert load_scenario(tmp_path / "pii.voicereplay.yaml").redaction is not None
