@@ -62,7 +62,7 @@ def serve(
     if rules is not None:
         from voicereplay.pipeline.rules import load_configured_rules
 
-        load_configured_rules(config, config.rules_file)  # a broken file stops serve now
+        load_configured_rules(config)  # a broken file stops serve now
     shown = f"[{host}]" if ":" in host else host
     config = replace(config, public_url=(public_url or config.public_url
                                          or f"http://{shown}:{port}").rstrip("/"))

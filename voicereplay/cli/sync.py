@@ -59,7 +59,7 @@ def calls_sync(
 
     use_rules(rules)
     config = settings()
-    load_configured_rules(config, config.rules_file)  # a broken rules file stops here
+    load_configured_rules(config)  # a broken rules file stops here
     since_at = parse_when(since, option="--since")
     if provider is not None:
         check_provider(provider, stored=True)

@@ -42,11 +42,12 @@ from typing import Any
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, RecordingError, RequestError
 from voicereplay.models import Call
-from voicereplay.pipeline.calling import Progress
+from voicereplay.pipeline.calling import Progress, stored_call
 from voicereplay.pipeline.importing import ImportOutcome, import_calls, open_provider
 from voicereplay.pipeline.jobs import KEY_LENGTH, JobContext, JobResult, Submit
 from voicereplay.pipeline.notify import NotifyTarget, build_summary, post, redacted, render
-from voicereplay.pipeline.rules import Rule, RuleSet, load_configured_rules, replay_request
+from voicereplay.pipeline.request import CallRef
+from voicereplay.pipeline.rules import Rule, load_configured_rules, replay_request
 from voicereplay.providers import create
 from voicereplay.providers.retell import parse_webhook as parse_retell_call
 from voicereplay.providers.vapi import parse_webhook as parse_vapi_call
@@ -173,7 +174,7 @@ def _imported(store: Store, outcome: ImportOutcome, sent: Call | None) -> Call:
 def trigger_replays(context: JobContext, call: Call, event: Event) -> list[dict[str, Any]]:
     """Queue a replay job for each rule ``call`` matches; what was queued (or found)."""
     store, settings = context.store, context.settings
-    rules = load_configured_rules(settings, settings.rules_file)
+    rules = load_configured_rules(settings)
     if rules is None:
         context.progress(Progress("rules", "no rules file: nothing is replayed"))
         return []
@@ -214,7 +215,8 @@ def notification_jobs(store: Store, settings: Settings, job: Job, submit: Submit
     rule_name = (job.trigger or {}).get("rule")
     if job.kind != "replay" or not rule_name or job.status not in ("COMPLETED", "FAILED"):
         return []
-    rule = _rule(load_configured_rules(settings, settings.rules_file), rule_name)
+    rules = load_configured_rules(settings)
+    rule = rules.get(rule_name) if rules is not None else None
     if rule is None:
         log.warning("job %s: rule %r is no longer in the rules file; no notification",
                     job.id[:12], rule_name)
@@ -233,15 +235,12 @@ def notification_jobs(store: Store, settings: Settings, job: Job, submit: Submit
     return queued
 
 
-def _rule(rules: RuleSet | None, name: str) -> Rule | None:
-    return next((r for r in rules.rules if r.name == name), None) if rules else None
-
-
 def run_notification(context: JobContext) -> JobResult:
     """A ``notify`` job: post the summary of a finished replay job to one target."""
     request, settings = context.job.request, context.settings
     replay_job = context.store.jobs.get(str(request.get("job_id")))
-    rule = _rule(load_configured_rules(settings, settings.rules_file), str(request.get("rule")))
+    rules = load_configured_rules(settings)
+    rule = rules.get(str(request.get("rule"))) if rules is not None else None
     target = next((t for t in (rule.notify if rule else []) if target_id(t) == request.get(
         "target")), None)
     if rule is None or target is None:
@@ -278,8 +277,9 @@ def sync_calls(store: Store, settings: Settings, submit: Submit, provider: str, 
     with open_provider(provider, settings) as api:
         for call in api.list_calls(since=since, limit=limit):
             report.listed += 1
-            if _stored(store, call) or store.events.list(provider=provider,
-                                                         call_id=call.call_id, limit=1):
+            ref = CallRef(call_id=call.call_id, provider=call.provider)
+            if stored_call(store, ref) is not None or store.events.list(
+                    provider=provider, call_id=call.call_id, limit=1):
                 report.known += 1
                 if on_call:
                     on_call(call.call_id, False)
@@ -293,13 +293,3 @@ def sync_calls(store: Store, settings: Settings, submit: Submit, provider: str, 
             if on_call:
                 on_call(call.call_id, True)
     return report
-
-
-def _stored(store: Store, call: Call) -> bool:
-    from voicereplay.errors import NotStoredError
-
-    try:
-        store.get_call(call.call_id, call.provider)
-    except NotStoredError:
-        return False
-    return True
