@@ -23,34 +23,24 @@ from voicereplay.compare.model import Evidence
 from voicereplay.errors import RequestError
 from voicereplay.pipeline.calling import Progress
 from voicereplay.pipeline.jobs import JobContext, JobResult, Submit
+from voicereplay.pipeline.suite_reports import scenario_json
 from voicereplay.pipeline.suites import FailingCheck, ScenarioOutcome, SuiteOptions, run_one
 from voicereplay.scenario import Scenario, load_agent_file, load_scenario
 from voicereplay.store import Store
 from voicereplay.store.jobs import Job
 
-__all__ = ["SCENARIO_KIND", "outcome_from_json", "outcome_json", "run_scenario_job",
+__all__ = ["SCENARIO_KIND", "outcome_from_json", "run_scenario_job",
            "submit_suite", "wait_for_outcomes"]
 
 SCENARIO_KIND = "scenario"
 POLL = 0.5  # seconds between looks at the jobs table
 
 
-def outcome_json(outcome: ScenarioOutcome) -> dict[str, Any]:
-    return {"name": outcome.name, "path": str(outcome.path), "verdict": outcome.verdict,
-            "runs": outcome.runs, "passed_runs": outcome.passed_runs,
-            "duration": outcome.duration, "divergence_turn": outcome.divergence_turn,
-            "divergence": outcome.divergence, "replay_ids": outcome.replay_ids,
-            "reports": outcome.reports, "call_id": outcome.call_id, "error": outcome.error,
-            "failing": [{"name": c.name, "type": c.type, "location": c.location,
-                         "failed_runs": c.failed_runs, "message": c.message,
-                         "evidence": [e.model_dump(mode="json") for e in c.evidence]}
-                        for c in outcome.failing]}
-
-
 def outcome_from_json(data: dict[str, Any]) -> ScenarioOutcome:
+    """A scenario's outcome back from its ``--json`` entry (:func:`scenario_json`)."""
     failing = [FailingCheck(c["name"], c["type"], c["location"], c["failed_runs"],
                             c["message"], [Evidence.model_validate(e) for e in c["evidence"]])
-               for c in data.get("failing", [])]
+               for c in data.get("failing_checks", [])]
     return ScenarioOutcome(
         name=data["name"], path=Path(data["path"]), verdict=data["verdict"],
         runs=data["runs"], passed_runs=data["passed_runs"], duration=data["duration"],
@@ -72,7 +62,7 @@ def run_scenario_job(context: JobContext) -> JobResult:
                            stages=dict(request.get("stages") or {}))
     context.progress(Progress("replay", f"scenario {scenario.name}"))
     outcome = run_one(context.store, scenario, options, context.settings)
-    return JobResult(outcome.replay_ids, None, {"outcome": outcome_json(outcome)})
+    return JobResult(outcome.replay_ids, None, {"outcome": scenario_json(outcome)})
 
 
 def submit_suite(submit: Submit, scenarios: Sequence[Scenario], *,

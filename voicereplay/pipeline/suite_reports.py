@@ -32,7 +32,7 @@ from voicereplay.compare.junit import _clean  # drops what XML 1.0 cannot hold
 from voicereplay.errors import StoreError
 from voicereplay.pipeline.suites import FailingCheck, ScenarioOutcome
 
-__all__ = ["JSON_SCHEMA", "suite_json", "suite_junit", "write_text"]
+__all__ = ["JSON_SCHEMA", "scenario_json", "suite_json", "suite_junit", "write_text"]
 
 JSON_SCHEMA = "voicereplay.test/1"
 def _check(check: FailingCheck) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def _check(check: FailingCheck) -> dict[str, Any]:
             "evidence": [e.model_dump(mode="json") for e in check.evidence]}
 
 
-def _scenario(outcome: ScenarioOutcome) -> dict[str, Any]:
+def scenario_json(outcome: ScenarioOutcome) -> dict[str, Any]:
     return {"name": outcome.name, "path": str(outcome.path), "verdict": outcome.verdict,
             "runs": outcome.runs, "passed_runs": outcome.passed_runs,
             "pass_rate": outcome.pass_rate, "flaky": outcome.flaky,
@@ -60,7 +60,7 @@ def suite_json(outcomes: Sequence[ScenarioOutcome], pass_rate: float) -> dict[st
               "errors": sum(o.verdict == "error" for o in outcomes)}
     return {"schema": JSON_SCHEMA, "passed": counts["passed"] == len(outcomes),
             "pass_rate": pass_rate, "counts": counts,
-            "scenarios": [_scenario(o) for o in outcomes]}
+            "scenarios": [scenario_json(o) for o in outcomes]}
 
 
 def _failure_text(check: FailingCheck, runs: int) -> str:
