@@ -87,8 +87,9 @@ def test_every_text_tool_value_and_mock_gets_the_same_placeholder() -> None:
     assert segments["pii.voicereplay/caller-01.wav"].text == caller.caller
     report = redacted.redaction
     assert report is not None and hook.report is not None
-    assert "Maria" not in json.dumps(report) and "0142" not in hook.report.render().replace(
-        "••", "")[:0] + "x"  # the report masks values
+    rendered = hook.report.render()  # the report masks values
+    assert "Maria" not in json.dumps(report) and "0142" not in json.dumps(report)
+    assert "Maria" not in rendered and "0142" not in rendered
     assert {r["entity"] for r in report["redactions"]} >= {"PERSON", "PHONE_NUMBER",
                                                            "EMAIL_ADDRESS"}
 
