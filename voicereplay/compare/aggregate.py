@@ -210,7 +210,8 @@ class Aggregate:
         return next(c for c in self.checks if c.name == name)
 
 
-def _unique(rows: Sequence[CallRow]) -> None:
+def check_unique(rows: Sequence[CallRow]) -> None:
+    """Raise PayloadError when a call key appears twice."""
     seen: set[str] = set()
     for row in rows:
         if row.call_key in seen:
@@ -276,7 +277,7 @@ def badness_key(row: CallRow) -> tuple[int, float, float, str]:
 def aggregate(rows: Sequence[CallRow], *, seed: int = 0, resamples: int = 2000,
               confidence: float = 0.95, worst: int = 10) -> Aggregate:
     """Summarise a batch: one row per call, every call key once."""
-    _unique(rows)
+    check_unique(rows)
     stats: dict[str, object] = {"seed": seed, "resamples": resamples, "confidence": confidence}
     names: list[str] = []
     for row in rows:
