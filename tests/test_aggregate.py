@@ -70,6 +70,7 @@ def test_counts_lists_and_pass_rates() -> None:
     assert len(duration.unchanged) == 5 and not duration.improved and not duration.changed
     wer = agg.metric("wer")
     assert wer.replay.count == 5 and wer.mean_delta is None and wer.baseline.count == 0
+    assert wer.verdict.word == "no baseline" and wer.replay.mean == pytest.approx(0.05)
     assert agg.divergence_by_turn == {2: 1, 4: 2}
     assert agg.divergence_by_reason == {"tool-call": 2, "text": 1}
     # counted in calls: c4's two identical changes count once
@@ -173,6 +174,11 @@ def test_batch_vs_batch_lists_missing_calls() -> None:
     assert cmp.check(TOOL).improved == ["c2"] and cmp.check(TOOL).regressed == ["c3"]
     assert cmp.check(POLITE).unchanged == ["c1", "c2", "c3"]
     assert json.loads(cmp.to_json())["only_in_b"] == ["only-b"]
+    wide = compare_batches([_row(f"k{i}", (1.0, 1.0)) for i in range(10)],
+                           [_row(f"k{i}", (1.0, 1.5 + i / 100)) for i in range(10)])
+    assert wide.metric("latency_p90").verdict.word == "worse"
+    assert wide.metric("latency_p90").verdict.text.startswith(
+        "batch B is worse than batch A on latency p90 (95 % CI +0.5")
 
 
 def test_csv_round_trip() -> None:

@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from voicereplay.compare.aggregate_stats import Interval, Verdict, bootstrap_mean, verdict
+from voicereplay.compare.aggregate_stats import Bootstrap, Interval, Verdict, verdict
 from voicereplay.compare.model import Comparison, SideMetrics, ToolChange
 from voicereplay.errors import PayloadError
 
@@ -219,9 +219,9 @@ def check_unique(rows: Sequence[CallRow]) -> None:
         seen.add(row.call_key)
 
 
-def _rate(flags: list[bool], stats: dict[str, object]) -> Rate:
+def _rate(flags: list[bool], stats: Bootstrap) -> Rate:
     n = len(flags)
-    ci = bootstrap_mean([float(f) for f in flags], **stats)  # type: ignore[arg-type]
+    ci = stats.mean_ci([float(f) for f in flags])
     return Rate(passed=sum(flags), total=n, rate=sum(flags) / n if n else None, ci=ci)
 
 
@@ -249,15 +249,15 @@ def classify(spec: MetricSpec, cases: list[Case]) -> dict[str, list[Case]]:
     return out
 
 
-def _metric(spec: MetricSpec, rows: Sequence[CallRow], stats: dict[str, object]
-            ) -> MetricSummary:
+def _metric(spec: MetricSpec, rows: Sequence[CallRow], stats: Bootstrap) -> MetricSummary:
     base = [v for r in rows if (v := r.baseline.get(spec.key)) is not None]
     rep = [v for r in rows if (v := r.replay.get(spec.key)) is not None]
     cases = [Case(r.call_key, d) for r in rows if (d := r.delta(spec.key)) is not None]
     deltas = [c.delta for c in cases]
-    ci = bootstrap_mean(deltas, **stats)  # type: ignore[arg-type]
+    ci = stats.mean_ci(deltas)
     if not base and rep:
-        verdict_ = Verdict("too few calls", f"{spec.label}: replay only, no baseline to compare")
+        verdict_ = Verdict("no baseline", f"{spec.label}: measured on the replay only, "
+                                          "no baseline to compare with")
     else:
         verdict_ = verdict(spec.label, ci, better=spec.better, tolerance=spec.tolerance,
                            unit=spec.unit, count=len(deltas))
@@ -278,7 +278,7 @@ def aggregate(rows: Sequence[CallRow], *, seed: int = 0, resamples: int = 2000,
               confidence: float = 0.95, worst: int = 10) -> Aggregate:
     """Summarise a batch: one row per call, every call key once."""
     check_unique(rows)
-    stats: dict[str, object] = {"seed": seed, "resamples": resamples, "confidence": confidence}
+    stats = Bootstrap(seed, resamples, confidence)
     names: list[str] = []
     for row in rows:
         names.extend(n for n, _ in row.checks if n not in names)

@@ -22,7 +22,7 @@ from voicereplay.compare.aggregate import (
     check_unique,
     classify,
 )
-from voicereplay.compare.aggregate_stats import Interval, Verdict, bootstrap_mean, verdict
+from voicereplay.compare.aggregate_stats import Bootstrap, Interval, Verdict, verdict
 
 __all__ = ["BatchCheck", "BatchComparison", "BatchMetric", "PairedCall", "compare_batches"]
 
@@ -98,16 +98,18 @@ def compare_batches(a_rows: Sequence[CallRow], b_rows: Sequence[CallRow], *, see
         calls.append(PairedCall(
             call_key=key, deltas={s.key: _delta(a[key], b[key], s.key) for s in METRICS},
             checks={n: (ca.get(n), cb.get(n)) for n in names if n in ca or n in cb}))
+    stats = Bootstrap(seed, resamples, confidence)
     metrics = []
     for spec in METRICS:
         cases = [Case(c.call_key, d) for c in calls if (d := c.deltas[spec.key]) is not None]
         deltas = [c.delta for c in cases]
-        ci = bootstrap_mean(deltas, seed=seed, resamples=resamples, confidence=confidence)
+        ci = stats.mean_ci(deltas)
         metrics.append(BatchMetric(
             key=spec.key, label=spec.label, unit=spec.unit,
             mean_delta=float(np.mean(deltas)) if deltas else None, ci=ci,
             verdict=verdict(spec.label, ci, better=spec.better, tolerance=spec.tolerance,
-                            unit=spec.unit, count=len(deltas)),
+                            unit=spec.unit, count=len(deltas), candidate="batch B",
+                            reference="batch A"),
             **classify(spec, cases)))
     checks = []
     for name in names:

@@ -16,6 +16,9 @@ tolerance ``tol``, when lower is better (signs flip when higher is better):
 - ``hi <= +tol``: **no worse** (a regression larger than the tolerance is ruled out);
 - otherwise: **inconclusive** (the interval reaches a regression beyond the tolerance).
 
+A metric measured on the replay only (WER: the replay's STT against the provider's
+transcript) has **no baseline** in one batch; batch against batch it has a delta like any other.
+
 For a metric with no better direction (duration, turns, tokens): ``lo > tol`` **higher**,
 ``hi < -tol`` **lower**, both within ``±tol`` **about the same**, otherwise **inconclusive**.
 """
@@ -28,10 +31,10 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Interval", "Verdict", "bootstrap_mean", "verdict", "format_value"]
+__all__ = ["Bootstrap", "Interval", "Verdict", "bootstrap_mean", "verdict", "format_value"]
 
 VerdictWord = Literal["better", "worse", "no worse", "inconclusive", "too few calls",
-                      "higher", "lower", "about the same"]
+                      "higher", "lower", "about the same", "no baseline"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,19 @@ def bootstrap_mean(values: Sequence[float], *, seed: int = 0, resamples: int = 2
     return Interval(low=float(low), high=float(high), confidence=confidence)
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """The bootstrap's settings, applied to each sample in turn."""
+
+    seed: int = 0
+    resamples: int = 2000
+    confidence: float = 0.95
+
+    def mean_ci(self, values: Sequence[float]) -> Interval | None:
+        return bootstrap_mean(values, seed=self.seed, resamples=self.resamples,
+                              confidence=self.confidence)
+
+
 def format_value(value: float, unit: str) -> str:
     """A delta or value as a person reads it: seconds with 2 decimals, USD with 4, etc."""
     if unit == "s":
@@ -79,8 +95,12 @@ def format_value(value: float, unit: str) -> str:
 
 
 def verdict(label: str, interval: Interval | None, *, better: Literal["lower", "higher"] | None,
-            tolerance: float, unit: str, count: int) -> Verdict:
-    """The plain-words verdict on a metric's mean delta (rule in the module docstring)."""
+            tolerance: float, unit: str, count: int, candidate: str = "the candidate",
+            reference: str = "production") -> Verdict:
+    """The plain-words verdict on a metric's mean delta (rule in the module docstring).
+
+    ``candidate`` and ``reference`` name the two sides (replay and baseline, or batch B and A).
+    """
     if interval is None or count < 2:
         return Verdict("too few calls",
                        f"too few calls to judge {label} ({count} with a value on both sides)")
@@ -96,9 +116,9 @@ def verdict(label: str, interval: Interval | None, *, better: Literal["lower", "
             word = "about the same"
         else:
             word = "inconclusive"
-        text = {"higher": f"{label} is higher for the candidate {ci}",
-                "lower": f"{label} is lower for the candidate {ci}",
-                "about the same": f"{label} is about the same for the candidate {ci}",
+        text = {"higher": f"{label} is higher for {candidate} {ci}",
+                "lower": f"{label} is lower for {candidate} {ci}",
+                "about the same": f"{label} is about the same for {candidate} {ci}",
                 "inconclusive": f"inconclusive on {label} {ci}"}[word]
         return Verdict(word, text)
     sign = 1.0 if better == "lower" else -1.0
@@ -111,9 +131,9 @@ def verdict(label: str, interval: Interval | None, *, better: Literal["lower", "
         word = "no worse"
     else:
         word = "inconclusive"
-    text = {"better": f"the candidate is better than production on {label} {ci}",
-            "worse": f"the candidate is worse than production on {label} {ci}",
-            "no worse": f"the candidate is no worse than production on {label} {ci}",
+    text = {"better": f"{candidate} is better than {reference} on {label} {ci}",
+            "worse": f"{candidate} is worse than {reference} on {label} {ci}",
+            "no worse": f"{candidate} is no worse than {reference} on {label} {ci}",
             "inconclusive": f"inconclusive on {label}: the CI reaches a regression beyond "
                             f"the tolerance {ci}"}[word]
     return Verdict(word, text)
