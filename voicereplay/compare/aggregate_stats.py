@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -52,8 +53,11 @@ class Verdict:
     text: str = ""
 
 
+@lru_cache(maxsize=4)  # one batch's statistics mostly share n: draw the matrix once
 def _indices(n: int, seed: int, resamples: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    matrix = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    matrix.setflags(write=False)
+    return matrix
 
 
 def bootstrap_mean(values: Sequence[float], *, seed: int = 0, resamples: int = 2000,
