@@ -187,7 +187,7 @@ def test_csv_round_trip() -> None:
     summary = {(r["kind"], r["name"]): r
                for r in csv.DictReader(io.StringIO(aggregate_csv(agg)))}
     assert float(summary["overall", "all checks"]["pass_rate"]) == 0.6
-    assert summary["check", TOOL]["regressed"] == "2"
+    assert (summary["check", TOOL]["passed"], summary["check", TOOL]["failed"]) == ("3", "2")
     p90 = summary["metric", "latency_p90"]
     assert (p90["improved"], p90["regressed"], p90["unchanged"]) == ("2", "2", "1")
     assert float(p90["ci_low"]) == agg.metric("latency_p90").ci.low  # type: ignore[union-attr]

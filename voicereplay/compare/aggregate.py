@@ -137,8 +137,8 @@ class Rate:
 class CheckSummary:
     name: str
     rate: Rate
-    passing: list[str]
-    failing: list[str]
+    passing: list[str]  # call keys
+    failing: list[str]  # call keys whose check failed or errored
 
 
 @dataclass(frozen=True)
@@ -320,9 +320,10 @@ def _fmt(value: float | None) -> str:
 def aggregate_csv(agg: Aggregate) -> str:
     """One CSV row per check summary, the overall pass rate, and each metric summary."""
     out = io.StringIO()
-    fields = ["kind", "name", "unit", "count", "pass_rate", "baseline_mean", "baseline_median",
-              "baseline_p90", "replay_mean", "replay_median", "replay_p90", "mean_delta",
-              "ci_low", "ci_high", "improved", "regressed", "changed", "unchanged", "verdict"]
+    fields = ["kind", "name", "unit", "count", "passed", "failed", "pass_rate", "baseline_mean",
+              "baseline_median", "baseline_p90", "replay_mean", "replay_median", "replay_p90",
+              "mean_delta", "ci_low", "ci_high", "improved", "regressed", "changed", "unchanged",
+              "verdict"]
     writer = csv.DictWriter(out, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
     for kind, name, rate in [("overall", "all checks", agg.overall),
@@ -331,7 +332,7 @@ def aggregate_csv(agg: Aggregate) -> str:
                          "pass_rate": _fmt(rate.rate),
                          "ci_low": _fmt(rate.ci.low if rate.ci else None),
                          "ci_high": _fmt(rate.ci.high if rate.ci else None),
-                         "improved": rate.passed, "regressed": rate.total - rate.passed})
+                         "passed": rate.passed, "failed": rate.total - rate.passed})
     for m in agg.metrics:
         writer.writerow({
             "kind": "metric", "name": m.key, "unit": m.unit, "count": len(
