@@ -43,8 +43,8 @@ from voicereplay.store.database import libpq_url
 from voicereplay.store.tables import Base, CallRow
 
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "blobs", "call_data", "call_recordings", "call_search", "calls",
-          "events", "jobs", "replays", "snapshots"}
+TABLES = {"alembic_version", "batches", "blobs", "call_data", "call_recordings", "call_search",
+          "calls", "events", "jobs", "replays", "snapshots"}
 
 
 @pytest.fixture
@@ -152,8 +152,8 @@ def head_revision() -> str | None:
 
 
 def test_migrations_build_the_schema(store: Store) -> None:
-    assert head_revision() == "0008_job_triggers"
-    assert rows(store, "select version_num from alembic_version") == [("0008_job_triggers",)]
+    assert head_revision() == "0009_batches"
+    assert rows(store, "select version_num from alembic_version") == [("0009_batches",)]
     assert set(sa.inspect(store.engine).get_table_names()) == TABLES
 
 
@@ -168,7 +168,7 @@ def test_reopening_a_db_keeps_data_and_does_not_migrate_again(store_url: str,
     with Store(url, tmp_path / "a") as first:
         first.save_call(make_call(first))
     with Store(url, tmp_path / "a") as second:  # would fail on "table calls already exists"
-        assert rows(second, "select version_num from alembic_version") == [("0008_job_triggers",)]
+        assert rows(second, "select version_num from alembic_version") == [("0009_batches",)]
         assert set(sa.inspect(second.engine).get_table_names()) == TABLES
         assert second.get_call("call-1").call_id == "call-1"
 

@@ -61,7 +61,7 @@ def test_four_processes_open_a_fresh_home_at_once(store_url: str, tmp_path: Path
     engine = sa.create_engine(settings.database_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).all() == [
-            ("0008_job_triggers",)]
+            ("0009_batches",)]
     engine.dispose()
 
 

@@ -116,8 +116,9 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
                 for rec in body["recordings"]:
                     rec["path"] = str(home / rec["path"])
                 conn.execute(table.update().where(table.c.id == row_id).values(data=body))
-        conn.execute(sa.text("drop table jobs"))  # 0004 to 0007 came later
+        conn.execute(sa.text("drop table jobs"))  # 0004 to 0009 came later
         conn.execute(sa.text("drop table events"))
+        conn.execute(sa.text("drop table batches"))
         conn.execute(sa.text("drop index ix_replays_job_id"))
         conn.execute(sa.text("alter table replays drop column job_id"))
         conn.execute(sa.text("update alembic_version set version_num = '0002_replays'"))
@@ -127,7 +128,7 @@ def test_migration_0003_makes_old_absolute_paths_relative(store_url: str,
         moved = store.get_call(call.call_id, call.provider)
         assert sorted(local_recordings(moved.recordings)) == KINDS
     assert _db_rows(home, "select version_num from alembic_version", url) == [
-        ("0008_job_triggers",)]
+        ("0009_batches",)]
     paths = [p for (p,) in _db_rows(home, "select path from blobs", url)]
     assert len(paths) == 4 and all(p.startswith("artifacts/blobs/") for p in paths)
     stored = (_db_rows(home, "select data from call_data", url)

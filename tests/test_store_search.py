@@ -102,6 +102,9 @@ def test_the_migration_fills_the_search_text_of_stored_calls(store: Store) -> No
         conn.execute(sa.text("drop table events"))  # 0007 came later
         conn.execute(sa.text('alter table jobs drop column "trigger"'))  # and 0008
         conn.execute(sa.text("alter table jobs drop column result"))
+        conn.execute(sa.text("drop index ix_jobs_batch_id"))  # and 0009
+        conn.execute(sa.text("alter table jobs drop column batch_id"))
+        conn.execute(sa.text("drop table batches"))
     url, root = store.url, store.artifacts.root
     store.close()
     with Store(url, root) as again:

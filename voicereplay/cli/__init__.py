@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from voicereplay.cli.batch import batch_app
 from voicereplay.cli.calls import calls_app
 from voicereplay.cli.common import out, parse_when
 from voicereplay.cli.compare import compare
@@ -35,6 +36,7 @@ app.add_typer(replays_app, name="replays")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rules_app, name="rules")
 app.add_typer(agent_app, name="agent")
+app.add_typer(batch_app, name="batch")
 app.command()(call)
 app.command()(compare)
 app.command()(demo)

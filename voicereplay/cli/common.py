@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +19,7 @@ from rich.text import Text
 
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, VoiceReplayError
+from voicereplay.pipeline.listing import relative_age
 from voicereplay.store import Store
 
 __all__ = ["JsonOpt", "ProviderOpt", "as_dict", "check_provider", "err", "error_line",
@@ -119,19 +120,13 @@ def _finite(value: Any) -> Any:
     return value
 
 
-_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
-
-
 def parse_when(value: str | None, *, option: str) -> datetime | None:
     """ISO date/datetime (naive = UTC) or a relative age like ``30m``, ``24h``, ``7d``, ``2w``."""
     if value is None:
         return None
-    match = _RELATIVE.match(value.strip())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        span = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount),
-                "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
-        return datetime.now(UTC) - span
+    ago = relative_age(value)
+    if ago is not None:
+        return ago
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -17,7 +17,8 @@ import typer
 
 from voicereplay import pipeline, render
 from voicereplay.cli.common import handle_errors, open_store, out, settings
-from voicereplay.cli.replays import LlmKeyOpt, LlmUrlOpt, ModelOpt, run_request
+from voicereplay.cli.replay_options import LlmKeyOpt, LlmUrlOpt, ModelOpt
+from voicereplay.cli.replays import run_request
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import CallRef, ReplayRequest, Secrets
 from voicereplay.pipeline.request import read_prompt

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -35,12 +34,31 @@ from voicereplay.cli.compare import (
     report_options,
 )
 from voicereplay.cli.jobs import StatusOpt, check_status, history_table
+from voicereplay.cli.replay_options import (
+    CallerTtsOpt,
+    LiveToolsOpt,
+    LlmBackendOpt,
+    LlmKeyOpt,
+    LlmUrlOpt,
+    MockOpt,
+    ModelOpt,
+    ModeOpt,
+    OverridesOpt,
+    PromptOpt,
+    RunsOpt,
+    SeedOpt,
+    SetOpt,
+    SttModelOpt,
+    SttOpt,
+    TemperatureOpt,
+    TtsOpt,
+    replay_request,
+)
 from voicereplay.compare.terminal import comparison_view
 from voicereplay.errors import ConfigError
-from voicereplay.models import ReplayMode
 from voicereplay.pipeline import CallRef, ReplayRequest, ReplayResult, Secrets
 
-__all__ = ["call", "parse_mocks", "replays_app", "run_request"]
+__all__ = ["call", "replays_app", "run_request"]
 
 replays_app = typer.Typer(no_args_is_help=True, help="List and show stored replays.")
 
@@ -49,29 +67,6 @@ ApiKeyOpt = Annotated[str | None, typer.Option(
                       "RETELL_API_KEY).")]
 BaseUrlOpt = Annotated[str | None, typer.Option(
     "--base-url", help="Provider API base URL (default: VAPI_BASE_URL / RETELL_BASE_URL).")]
-LlmUrlOpt = Annotated[str | None, typer.Option(
-    "--llm-base-url", help="Any OpenAI-compatible Chat Completions endpoint (default: "
-                           "VOICEREPLAY_LLM_BASE_URL).")]
-LlmKeyOpt = Annotated[str | None, typer.Option(
-    "--llm-api-key", help="Key for --llm-base-url (default: VOICEREPLAY_LLM_API_KEY).")]
-ModelOpt = Annotated[str | None, typer.Option(
-    help="LLM: a model name for the snapshot's provider, 'local' (embedded SmolLM2), a .gguf "
-         "path, or 'recorded' (the baseline's replies).")]
-
-
-def parse_mocks(pairs: list[str]) -> dict[str, Any]:
-    """``tool=result`` pairs (the result JSON, else a string)."""
-    mocks: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--mock {pair!r}: expected tool=result, e.g. "
-                              "check_status='{\"status\":\"shipped\"}'")
-        try:
-            mocks[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            mocks[name.strip()] = raw
-    return mocks
 
 
 def run_request(request: ReplayRequest, secrets: Secrets | None = None, *,
@@ -99,32 +94,23 @@ def call(
     api_key: ApiKeyOpt = None,
     base_url: BaseUrlOpt = None,
     timeout: TimeoutOpt = None,
-    mode: Annotated[str, typer.Option(help="scripted, turn or adaptive.")] = "scripted",
+    mode: ModeOpt = "scripted",
     model: ModelOpt = None,
     llm_base_url: LlmUrlOpt = None,
     llm_api_key: LlmKeyOpt = None,
-    prompt_file: Annotated[Path | None, typer.Option(help="Replace the system prompt.")] = None,
-    temperature: Annotated[float | None, typer.Option(min=0, max=2)] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="key=value override, e.g. model.max_tokens=150 (repeatable).")] = None,
-    overrides: Annotated[Path | None, typer.Option(help="YAML file of overrides.")] = None,
-    mock: Annotated[list[str] | None, typer.Option(
-        help="tool=result served for a tool call with no recorded result (repeatable).")] = None,
-    live_tools: Annotated[bool, typer.Option(
-        "--live-tools", help="Call the real tool server for tools with no recorded result.")]
-    = False,
-    seed: Annotated[int | None, typer.Option(help="Seed passed to every stage.")] = None,
-    runs: Annotated[int, typer.Option(min=1, max=50, help="Replay N times (one batch).")] = 1,
-    stt_model: Annotated[str | None, typer.Option(
-        help="Path of another CTranslate2 Whisper model (e.g. Whisper base).")] = None,
-    stt: Annotated[str, typer.Option(help="Speech-to-text backend (registered name).")]
-    = "faster-whisper",
-    tts: Annotated[str, typer.Option(help="The agent's text-to-speech backend.")] = "piper",
-    caller_tts: Annotated[str, typer.Option(
-        help="The caller's voice when a caller turn has no usable audio.")] = "piper-caller",
-    llm_backend: Annotated[str | None, typer.Option(
-        help="An LLM backend registered by name (a plugin's); default: chosen from --model "
-             "and --llm-base-url.")] = None,
+    prompt_file: PromptOpt = None,
+    temperature: TemperatureOpt = None,
+    set_: SetOpt = None,
+    overrides: OverridesOpt = None,
+    mock: MockOpt = None,
+    live_tools: LiveToolsOpt = False,
+    seed: SeedOpt = None,
+    runs: RunsOpt = 1,
+    stt_model: SttModelOpt = None,
+    stt: SttOpt = "faster-whisper",
+    tts: TtsOpt = "piper",
+    caller_tts: CallerTtsOpt = "piper-caller",
+    llm_backend: LlmBackendOpt = None,
     checks: ChecksOpt = None,
     similarity: SimilarityOpt = None,
     figures: FiguresOpt = "png",
@@ -138,18 +124,13 @@ def call(
     """Replay a real call against the (changed) agent and show what changed."""
     check_provider(provider)
     use_timeout(timeout)
-    if mode not in get_args(ReplayMode):
-        raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
-    request = ReplayRequest.from_files(
-        CallRef(call_id=call_id, provider=provider, directory=directory,
-                base_url=base_url),
-        overrides_file=overrides, prompt_file=prompt_file, checks_file=checks,
-        set=list(set_ or []), mode=mode, model=model, llm_base_url=llm_base_url,
-        temperature=temperature, seed=seed, runs=runs, stt_model=stt_model, stt=stt, tts=tts,
-        caller_tts=caller_tts, llm=llm_backend,
-        tool_mocks=parse_mocks(mock or []), live_tools=live_tools,
-        report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
-                              judge_base_url=judge_base_url))
+    request = replay_request(
+        CallRef(call_id=call_id, provider=provider, directory=directory, base_url=base_url),
+        mode=mode, overrides=overrides, prompt_file=prompt_file, checks=checks, set_=set_,
+        mock=mock, llm_backend=llm_backend, similarity=similarity, figures=figures,
+        judge_model=judge_model, judge_base_url=judge_base_url, model=model,
+        llm_base_url=llm_base_url, temperature=temperature, seed=seed, runs=runs,
+        stt_model=stt_model, stt=stt, tts=tts, caller_tts=caller_tts, live_tools=live_tools)
     if background:
         if api_key or llm_api_key:
             raise ConfigError("keys are never stored in a job: set VAPI_API_KEY / "

@@ -39,7 +39,7 @@ from voicereplay.cli.compare import (
     SimilarityOpt,
     report_options,
 )
-from voicereplay.cli.replays import LlmKeyOpt, LlmUrlOpt, ModelOpt
+from voicereplay.cli.replay_options import LlmKeyOpt, LlmUrlOpt, ModelOpt
 from voicereplay.compare.checks import load_checks
 from voicereplay.errors import ConfigError
 from voicereplay.pipeline import Secrets

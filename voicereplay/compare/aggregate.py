@@ -108,6 +108,20 @@ class CallRow:
         b, r = self.baseline.get(key), self.replay.get(key)
         return None if b is None or r is None else r - b
 
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON data (how a batch's replay job stores its row)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> CallRow:
+        """The row :meth:`to_json` wrote (unknown keys, from a newer version, are ignored)."""
+        known = {f for f in cls.__dataclass_fields__}
+        values: dict[str, object] = {k: v for k, v in data.items() if k in known}
+        checks = values.get("checks") or ()
+        values["checks"] = tuple((str(n), str(s)) for n, s in checks)  # type: ignore[attr-defined]
+        values["tool_changes"] = tuple(values.get("tool_changes") or ())  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
     @classmethod
     def from_comparison(cls, call_key: str, comparison: Comparison) -> CallRow:
         div = comparison.divergence

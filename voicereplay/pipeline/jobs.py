@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from voicereplay.compare.aggregate import CallRow
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, RequestError, VoiceReplayError
 from voicereplay.pipeline.calling import Progress, run_call, stored_call
@@ -239,8 +240,15 @@ def run_replay(context: JobContext) -> JobResult:
         raise RequestError(f"the stored request is invalid: {where}: {first['msg']}") from None
     results = run_call(context.store, request, context.progress, settings=context.settings,
                        batch_id=attempt_batch(job), job_id=job.id)
-    call = (results[0].call.provider, results[0].call.call_id) if results else None
-    return JobResult([r.replay.id for r in results], call)
+    if not results:
+        return JobResult()
+    done = results[0]
+    call = (done.call.provider, done.call.call_id)
+    # The first run's comparison reduced to numbers and names: a batch's aggregate reads
+    # these rows from the jobs table instead of comparing every replay again.
+    row = CallRow.from_comparison(f"{call[0]}:{call[1]}", done.comparison)
+    return JobResult([r.replay.id for r in results], call,
+                     {"row": row.to_json(), "replay_id": done.replay.id})
 
 
 RUNNERS: Mapping[str, JobRunner] = MappingProxyType({"replay": run_replay})

@@ -7,7 +7,8 @@ ended reason, has replays, flagged).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+import re
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,7 @@ from voicereplay.errors import ConfigError
 from voicereplay.store import Store
 from voicereplay.store.calls import CallSummary
 
-__all__ = ["PAGE_SIZE", "CallFilters", "CallPage", "list_calls"]
+__all__ = ["PAGE_SIZE", "CallFilters", "CallPage", "list_calls", "relative_age"]
 
 PAGE_SIZE = 50
 
@@ -61,9 +62,26 @@ class CallFilters(BaseModel):
                           if v not in ("", None) and not (k == "page" and v == 1)})
 
 
+_AGE = re.compile(r"^(\d+)([mhdw])$")
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def relative_age(text: str, *, now: datetime | None = None) -> datetime | None:
+    """``30m``, ``24h``, ``7d``, ``2w`` ago (None: ``text`` is not an age)."""
+    match = _AGE.match(text.strip())
+    if match is None:
+        return None
+    span = timedelta(**{_AGE_UNITS[match.group(2)]: int(match.group(1))})
+    return (now or datetime.now(UTC)) - span
+
+
 def _date(text: str, field: str, *, end: bool = False) -> datetime:
-    """``YYYY-MM-DD`` (a whole day, UTC; ``until`` includes it) or an ISO date-time."""
+    """``YYYY-MM-DD`` (a whole day, UTC; ``until`` includes it), an ISO date-time, or an age
+    (``7d``: seven days ago)."""
     text = text.strip()
+    ago = relative_age(text)
+    if ago is not None:
+        return ago
     try:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").date()
@@ -71,7 +89,8 @@ def _date(text: str, field: str, *, end: bool = False) -> datetime:
         else:
             moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{field}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise ConfigError(f"{field}: {text!r} is not a date (YYYY-MM-DD) or an age (24h, 7d)"
+                          ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -151,12 +151,13 @@ class JobQueue:
     def submit_job(self, kind: str, request: dict[str, Any], key: str, *,
                    call: tuple[str | None, str] | None = None,
                    trigger: dict[str, Any] | None = None,
-                   max_attempts: int | None = None) -> tuple[Job, bool]:
+                   max_attempts: int | None = None,
+                   batch: str | None = None) -> tuple[Job, bool]:
         """Store a job of any kind and deliver it when it is new (the stored one, not
-        delivered again, when ``key`` is known)."""
+        delivered again, when ``key`` is known); ``batch``: the batch it is part of."""
         job, created = self.store.jobs.enqueue(
             kind, request, key, max_attempts=max_attempts or self.settings.job_attempts,
-            call=call, trigger=trigger)
+            call=call, trigger=trigger, batch=batch)
         if created:
             self.deliver(job.id)
         return job, created

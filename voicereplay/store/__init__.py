@@ -10,7 +10,8 @@ Layout (imports point down the list, never up):
 
 * :mod:`.facade` — :class:`Store`: the database, its repositories and the artifacts dir;
 * :mod:`.calls`, :mod:`.replays` — the calls and replays repositories;
-* :mod:`.jobs`, :mod:`.events` — background jobs; stored webhook events;
+* :mod:`.jobs`, :mod:`.events`, :mod:`.batches` — background jobs; stored webhook events;
+  batches of replay jobs;
 * :mod:`.snapshots`, :mod:`.recordings` — snapshots; recording rows, blobs and home paths;
 * :mod:`.prefix` — the one id-prefix lookup;
 * :mod:`.database` — :class:`Database`: engine, sessions, migrations (locked), SQLite tuning;

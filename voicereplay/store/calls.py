@@ -182,6 +182,12 @@ class CallRepository:
                 CallDataRow.call_pk == find_call(session, call_id, provider).id)).one()
             return Call.model_validate(self._paths.resolved_recordings(data))
 
+    def key_of(self, call_id: str, provider: str | None = None) -> tuple[str, str]:
+        """(provider, call id) of the stored call ``call_id`` names, without reading it."""
+        with self._db.session(f"reading call {call_id}") as session:
+            row = find_call(session, call_id, provider)
+            return row.provider, row.call_id
+
     def sha(self, call_id: str, provider: str) -> str | None:
         """The content sha256 the call was stored with, or None when it is not stored."""
         with self._db.session(f"reading call {provider}:{call_id}") as session:

@@ -1,9 +1,9 @@
 """The :class:`Store` facade: one database and its repositories, plus the artifacts dir.
 
-``store.calls``, ``store.snapshots``, ``store.recordings``, ``store.replays``, ``store.jobs``
-and ``store.events`` are the repositories (one per table); the methods on :class:`Store`
-itself (``save_call``, ``get_call``, ``get_snapshot``, …) are the short names the pipeline and
-the faces use for the common cases.
+``store.calls``, ``store.snapshots``, ``store.recordings``, ``store.replays``, ``store.jobs``,
+``store.events`` and ``store.batches`` are the repositories (one per table); the methods on
+:class:`Store` itself (``save_call``, ``get_call``, ``get_snapshot``, …) are the short names
+the pipeline and the faces use for the common cases.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from voicereplay.config import Settings
 from voicereplay.errors import StoreError
 from voicereplay.models import Call
 from voicereplay.snapshot import AgentSnapshot
+from voicereplay.store.batches import BatchRepository
 from voicereplay.store.calls import CallRepository, CallSummary, SaveResult
 from voicereplay.store.database import Database
 from voicereplay.store.events import EventRepository
@@ -47,6 +48,7 @@ class Store:
         self.replays = ReplayRepository(self.db, paths)
         self.jobs = JobRepository(self.db)
         self.events = EventRepository(self.db)
+        self.batches = BatchRepository(self.db)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Store:

@@ -32,10 +32,10 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from voicereplay.errors import StoreError
@@ -43,7 +43,7 @@ from voicereplay.store.database import Database
 from voicereplay.store.prefix import by_id_or_prefix
 from voicereplay.store.tables import JobRow, utcnow
 
-__all__ = ["Job", "JobRepository", "JobStatus"]
+__all__ = ["BatchJob", "Job", "JobRepository", "JobStatus"]
 
 JobStatus = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 FINISHED: tuple[JobStatus, ...] = ("COMPLETED", "FAILED", "CANCELLED")
@@ -77,10 +77,23 @@ class Job(BaseModel):
     delivered_at: datetime | None = None
     trigger: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    batch_id: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+class BatchJob(NamedTuple):
+    """One job of a batch, as its aggregate reads it."""
+
+    id: str
+    call_provider: str | None
+    call_id: str | None
+    status: JobStatus
+    error: str | None
+    result: dict[str, Any] | None
+    replay_ids: list[str]
 
 
 def _job(row: JobRow) -> Job:
@@ -101,10 +114,12 @@ class JobRepository:
     # -- creating and reading ------------------------------------------------------------
     def enqueue(self, kind: str, request: dict[str, Any], idempotency_key: str, *,
                 max_attempts: int = 3, call: tuple[str | None, str] | None = None,
-                trigger: dict[str, Any] | None = None) -> tuple[Job, bool]:
+                trigger: dict[str, Any] | None = None,
+                batch: str | None = None) -> tuple[Job, bool]:
         """A new PENDING job, or the stored job with this key; ``True`` when it is new.
         ``call`` is the (provider, call id) the job works on, for a call's job history;
-        ``trigger`` what started it (a flag rule: ``{"rule", "event_id", "source"}``)."""
+        ``trigger`` what started it (a flag rule: ``{"rule", "event_id", "source"}``);
+        ``batch`` the batch it is part of."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         existing = self._by_key(idempotency_key)
@@ -114,7 +129,8 @@ class JobRepository:
         values = {"id": uuid.uuid4().hex, "kind": kind, "request": request,
                   "idempotency_key": idempotency_key, "status": "PENDING", "attempt": 0,
                   "max_attempts": max_attempts, "replay_ids": [], "created_at": utcnow(),
-                  "call_provider": provider, "call_id": call_id, "trigger": trigger}
+                  "call_provider": provider, "call_id": call_id, "trigger": trigger,
+                  "batch_id": batch}
         try:  # a Core INSERT: the ORM's unit of work costs more than the statement here
             with self._db.session("enqueueing a job", write=True) as session:
                 session.execute(insert(_JOBS), values)
@@ -134,9 +150,12 @@ class JobRepository:
 
     def list(self, *, status: JobStatus | None = None, kind: str | None = None,
              call_id: str | None = None, provider: str | None = None,
-             limit: int | None = 50) -> list[Job]:
-        """Jobs, newest first; of one call when ``call_id`` is given."""
+             batch_id: str | None = None, limit: int | None = 50) -> list[Job]:
+        """Jobs, newest first; of one call when ``call_id`` is given, of one batch when
+        ``batch_id`` is."""
         query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+        if batch_id is not None:
+            query = query.where(JobRow.batch_id == batch_id)
         if status is not None:
             query = query.where(JobRow.status == status)
         if kind is not None:
@@ -147,6 +166,28 @@ class JobRepository:
             query = query.where(JobRow.call_provider == provider)
         with self._db.session("listing jobs") as session:
             return [_job(row) for row in session.scalars(query)]
+
+    def batch_counts(self, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per batch, how many of its jobs are in each status."""
+        if not batch_ids:
+            return {}
+        query = (select(JobRow.batch_id, JobRow.status, func.count())
+                 .where(JobRow.batch_id.in_(list(batch_ids)))
+                 .group_by(JobRow.batch_id, JobRow.status))
+        counts: dict[str, dict[str, int]] = {b: {} for b in batch_ids}
+        with self._db.session("counting a batch's jobs") as session:
+            for batch_id, status, n in session.execute(query):
+                counts[str(batch_id)][status] = n
+        return counts
+
+    def batch_results(self, batch_id: str) -> builtins.list[BatchJob]:
+        """Each job of a batch with what its aggregate reads (not the jobs' requests), in
+        the order they were submitted."""
+        query = (select(JobRow.id, JobRow.call_provider, JobRow.call_id, JobRow.status,
+                        JobRow.error, JobRow.result, JobRow.replay_ids)
+                 .where(JobRow.batch_id == batch_id).order_by(JobRow.created_at, JobRow.id))
+        with self._db.session("reading a batch's results") as session:
+            return [BatchJob(*row) for row in session.execute(query)]
 
     def undelivered(self, *, before: datetime, limit: int = 500) -> builtins.list[Job]:
         """PENDING jobs not handed to the queue since ``before`` (a lost delivery, a reaped

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "BatchRow",
     "Base",
     "BlobRow",
     "CallDataRow",
@@ -204,6 +205,7 @@ class JobRow(Base):
         UniqueConstraint("idempotency_key", name="uq_jobs_idempotency_key"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_call", "call_id"),
+        Index("ix_jobs_batch_id", "batch_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -229,6 +231,22 @@ class JobRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # handed to the queue
     trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the rule that started it
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what it did, besides replays
+    batch_id: Mapped[str | None] = mapped_column(String(64))  # the batch it is part of
+
+
+class BatchRow(Base):
+    """Many calls replayed with one request (see store.batches); each call is a job."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("key", name="uq_batches_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))  # the selection and request, hashed
+    selection: Mapped[dict[str, Any]] = mapped_column(JSON)  # what the user selected
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ReplayRequest, call unset
+    calls: Mapped[list[list[str]]] = mapped_column(JSON)  # [provider, call id] per call
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EventRow(Base):
