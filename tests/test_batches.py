@@ -100,6 +100,11 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
     assert (check["rate"]["passed"], check["rate"]["total"]) == (4, 6)
     assert set(check["failing"]) == _keys(KINDS["bad"])
     assert set(check["passing"]) == _keys(KINDS["good"] + KINDS["same"])
+    # Judged on the baseline too: the real call called issue_refund, so production failed the
+    # check on every copy; the candidate fixed four and left the two broken ones failing.
+    assert (check["baseline"]["passed"], check["baseline"]["total"]) == (0, 6)
+    assert set(check["improved"]) == _keys(KINDS["good"] + KINDS["same"])
+    assert set(check["unchanged"]) == _keys(KINDS["bad"]) and check["regressed"] == []
     assert (agg["overall"]["passed"], agg["overall"]["total"]) == (4, 6)
     flags = [1.0 if c["passed"] else 0.0 for c in report["calls"]]
     assert agg["overall"]["ci"]["low"] == pytest.approx(_hand_ci(flags)[0])
@@ -140,6 +145,9 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
     rows = list(csv.DictReader(io.StringIO((tmp_path / "agg.csv").read_text())))
     overall = next(r for r in rows if r["kind"] == "overall")
     assert (overall["passed"], overall["failed"]) == ("4", "2")
+    check_row = next(r for r in rows if r["kind"] == "check")
+    assert (check_row["improved"], check_row["regressed"], check_row["baseline_mean"]) == (
+        "4", "0", "0.0")
     metric = next(r for r in rows if r["kind"] == "metric" and r["name"] == "latency_p90")
     assert (metric["improved"], metric["regressed"]) == ("4", "2")
     assert float(metric["ci_low"]) == pytest.approx(low)

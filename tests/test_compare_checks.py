@@ -539,3 +539,31 @@ def test_checks_stored_in_a_replay_read_back_the_same() -> None:
     again = Replay.model_validate_json(text).checks
     assert again[0] == checks[0] and again[2] == checks[2]
     assert again[1].model_dump() == {"type": "llm_judge", "rubric": "polite"}
+
+
+# ---- the baseline side -------------------------------------------------------------------
+
+def test_one_sided_checks_are_judged_on_the_baseline_call_too() -> None:
+    from voicereplay.compare.checks import evaluate_baseline
+
+    checks = parse_checks([
+        {"type": "tool_not_called", "tool": "issue_refund"},  # production: passes
+        {"type": "tool_called", "tool": "check_status", "turn": 3},  # passes
+        {"type": "agent_says", "phrase": "refunded"},  # production never said it
+        {"type": "latency_p90_under", "seconds": 1.0},
+        {"type": "no_divergence_before", "turn": 3},  # compares the sides: left out
+        {"type": "agent_ends_call"},  # the replay's own ending: left out
+    ], "checks.yaml")
+    comparison = make_comparison(
+        baseline_metrics=SideMetrics(latency=LatencyStats(count=2, p50=0.6, p90=0.9)),
+        latency=[LatencyTurn(turn=2, baseline=0.5, replay=0.7),
+                 LatencyTurn(turn=3, baseline=0.9, replay=1.4)])
+    results = evaluate_baseline(checks, make_call(), comparison)
+    assert [(r.type, r.status) for r in results] == [
+        ("tool_not_called", "pass"), ("tool_called", "pass"), ("agent_says", "fail"),
+        ("latency_p90_under", "pass")]
+    assert results[3].message == "p90 response latency 0.90 s < 1 s (over 2 turns)"
+    assert evidence(results[3]) == [(3, "slowest response 0.90 s")]
+    # The replay side of the same checks, for contrast: it called issue_refund and said it.
+    replay_side = evaluate(checks[:4], make_call(), make_replay(), comparison)
+    assert [r.status for r in replay_side] == ["fail", "pass", "pass", "fail"]

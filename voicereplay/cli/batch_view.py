@@ -54,6 +54,11 @@ def _value(value: float | None, unit: str) -> str:
     return format_value(value, unit).lstrip("+")
 
 
+def _keys(keys: list[str], limit: int) -> str:
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit
+                                      else "")
+
+
 def _cases(cases: list[Case], unit: str, limit: int) -> str:
     shown = ", ".join(f"{c.call_key} ({format_value(c.delta, unit)})" for c in cases[:limit])
     return shown + (f" and {len(cases) - limit} more" if len(cases) > limit else "")
@@ -80,16 +85,23 @@ def aggregate_view(agg: Aggregate, *, regressions_only: bool = False,
     parts: list[RenderableType] = [Text(f"overall: {_rate(agg.overall)} of calls pass every "
                                         "check")]
     if agg.checks:
-        checks = Table(title="checks", show_edge=False, title_justify="left")
-        checks.add_column("check")
-        checks.add_column("pass rate")
-        checks.add_column("failing calls")
+        checks = Table(title="checks (production → replay)", show_edge=False,
+                       title_justify="left")
+        for column in ("check", "pass rate", "production", "fixed", "broken", "failing calls"):
+            checks.add_column(column)
         for c in agg.checks:
-            if regressions_only and not c.failing:
+            if regressions_only and not (c.failing or c.regressed):
                 continue
-            add_row(checks, c.name, _rate(c.rate), ", ".join(c.failing[:limit])
-                    + (f" and {len(c.failing) - limit} more" if len(c.failing) > limit else ""))
+            add_row(checks, c.name, _rate(c.rate),
+                    "—" if c.baseline is None else f"{c.baseline.passed}/{c.baseline.total}",
+                    "—" if c.baseline is None else str(len(c.improved)),
+                    "—" if c.baseline is None else str(len(c.regressed)),
+                    _keys(c.failing, limit))
         parts.append(checks)
+        broken = [(c.name, k) for c in agg.checks for k in c.regressed]
+        if broken:
+            parts.append(Text("broken (passed in production, fails now): " + "; ".join(
+                f"{k} ({name})" for name, k in broken[:limit]), style="red"))
     parts.append(_metrics_table(agg.metrics))
     lines = Text()
     for m in agg.metrics:

@@ -11,6 +11,10 @@ better direction (lower latency, WER and cost are better); metrics with no direc
 (duration, turns, tokens) count **changed** instead. Case lists are sorted by largest
 ``|delta|`` first.
 
+Checks that read one side only are judged on the baseline call too: per check, a call
+**improved** when production did not pass it and the replay does, **regressed** the other way
+round.
+
 Badness (worst calls first): more failing checks first (``fail`` and ``error`` both count),
 then the earliest divergence turn (no divergence last), then the largest latency p90
 regression, then the call key.
@@ -88,6 +92,7 @@ class CallRow:
 
     call_key: str
     checks: tuple[tuple[str, str], ...] = ()  # (check name, pass|fail|error)
+    baseline_checks: tuple[tuple[str, str], ...] = ()  # the same, judged on the baseline call
     divergence_turn: int | None = None
     divergence_reason: str | None = None
     tool_changes: tuple[str, ...] = ()  # tool_change_label of each change
@@ -117,8 +122,9 @@ class CallRow:
         """The row :meth:`to_json` wrote (unknown keys, from a newer version, are ignored)."""
         known = {f for f in cls.__dataclass_fields__}
         values: dict[str, object] = {k: v for k, v in data.items() if k in known}
-        checks = values.get("checks") or ()
-        values["checks"] = tuple((str(n), str(s)) for n, s in checks)  # type: ignore[attr-defined]
+        for name in ("checks", "baseline_checks"):
+            pairs = values.get(name) or ()
+            values[name] = tuple((str(n), str(s)) for n, s in pairs)  # type: ignore[attr-defined]
         values["tool_changes"] = tuple(values.get("tool_changes") or ())  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
 
@@ -128,6 +134,7 @@ class CallRow:
         return cls(
             call_key=call_key,
             checks=tuple((c.name, c.status) for c in comparison.checks),
+            baseline_checks=tuple((c.name, c.status) for c in comparison.baseline_checks),
             divergence_turn=div.turn if div else None,
             divergence_reason=div.reason if div else None,
             tool_changes=tuple(tool_change_label(t) for t in comparison.tool_changes),
@@ -149,10 +156,19 @@ class Rate:
 
 @dataclass(frozen=True)
 class CheckSummary:
+    """A check across the batch. Where it was also judged on the baseline call (checks that
+    read one side only), ``improved`` lists the calls where production did not pass it and the
+    replay does, ``regressed`` the other way round, ``unchanged`` the rest; ``baseline`` is
+    production's pass rate over those calls."""
+
     name: str
     rate: Rate
     passing: list[str]  # call keys
     failing: list[str]  # call keys whose check failed or errored
+    baseline: Rate | None = None
+    improved: list[str] = field(default_factory=list)
+    regressed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -300,10 +316,19 @@ def aggregate(rows: Sequence[CallRow], *, seed: int = 0, resamples: int = 2000,
     for name in names:
         status = {r.call_key: dict(r.checks)[name] for r in rows if name in dict(r.checks)}
         flags = [s == "pass" for s in status.values()]
+        before = {r.call_key: dict(r.baseline_checks)[name] for r in rows
+                  if name in dict(r.baseline_checks) and r.call_key in status}
+        moved: dict[str, list[str]] = {"improved": [], "regressed": [], "unchanged": []}
+        for key, was in before.items():
+            now_passes, passed_before = status[key] == "pass", was == "pass"
+            moved["unchanged" if now_passes == passed_before
+                  else "improved" if now_passes else "regressed"].append(key)
         checks.append(CheckSummary(
             name=name, rate=_rate(flags, stats),
             passing=[k for k, s in status.items() if s == "pass"],
-            failing=[k for k, s in status.items() if s != "pass"]))
+            failing=[k for k, s in status.items() if s != "pass"],
+            baseline=_rate([s == "pass" for s in before.values()], stats) if before else None,
+            **moved))
     diverged = [r for r in rows if r.divergence_turn is not None]
     turns: Counter[int] = Counter(t for r in rows if (t := r.divergence_turn) is not None)
     tools: Counter[str] = Counter()
@@ -332,7 +357,9 @@ def _fmt(value: float | None) -> str:
 
 
 def aggregate_csv(agg: Aggregate) -> str:
-    """One CSV row per check summary, the overall pass rate, and each metric summary."""
+    """One CSV row per check summary, the overall pass rate, and each metric summary. A check
+    judged on the baseline too has its improved/regressed/unchanged counts and production's
+    pass rate (in ``baseline_mean``)."""
     out = io.StringIO()
     fields = ["kind", "name", "unit", "count", "passed", "failed", "pass_rate", "baseline_mean",
               "baseline_median", "baseline_p90", "replay_mean", "replay_median", "replay_p90",
@@ -340,13 +367,17 @@ def aggregate_csv(agg: Aggregate) -> str:
               "verdict"]
     writer = csv.DictWriter(out, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
-    for kind, name, rate in [("overall", "all checks", agg.overall),
-                             *(("check", c.name, c.rate) for c in agg.checks)]:
+    for kind, name, rate, check in [("overall", "all checks", agg.overall, None),
+                                    *(("check", c.name, c.rate, c) for c in agg.checks)]:
+        moved = ({"improved": len(check.improved), "regressed": len(check.regressed),
+                  "unchanged": len(check.unchanged),
+                  "baseline_mean": _fmt(check.baseline.rate if check.baseline else None)}
+                 if check is not None and check.baseline is not None else {})
         writer.writerow({"kind": kind, "name": name, "count": rate.total,
                          "pass_rate": _fmt(rate.rate),
                          "ci_low": _fmt(rate.ci.low if rate.ci else None),
                          "ci_high": _fmt(rate.ci.high if rate.ci else None),
-                         "passed": rate.passed, "failed": rate.total - rate.passed})
+                         "passed": rate.passed, "failed": rate.total - rate.passed, **moved})
     for m in agg.metrics:
         writer.writerow({
             "kind": "metric", "name": m.key, "unit": m.unit, "count": len(

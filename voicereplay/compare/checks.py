@@ -65,11 +65,12 @@ from voicereplay.checks import (
 )
 from voicereplay.compare.judge import Judge, JudgeFor, format_tool_call
 from voicereplay.compare.model import CheckResult, Comparison, Evidence
-from voicereplay.errors import VoiceReplayError
+from voicereplay.errors import ConfigError, VoiceReplayError
 from voicereplay.models import Call, Replay, ToolCall, Turn
 
 __all__ = [  # the check models are voicereplay.checks'; re-exported for the evaluation's users
     "CHECK_TYPES",
+    "ON_BASELINE",
     "AgentDoesNotSay",
     "AgentEndsCall",
     "AgentSays",
@@ -82,6 +83,7 @@ __all__ = [  # the check models are voicereplay.checks'; re-exported for the eva
     "ToolCalled",
     "ToolNotCalled",
     "evaluate",
+    "evaluate_baseline",
     "load_checks",
     "parse_checks",
 ]
@@ -123,15 +125,40 @@ def _result(check: CheckBase, status: Literal["pass", "fail", "error"], message:
                        evidence=list(evidence), **extra)
 
 
+# Checks that read one side's conversation only: they are judged on the baseline call too
+# (what production did), so a batch can tell what a candidate fixed from what it broke. The
+# others compare the two sides (divergence, similarity), read the replay's own ending, or would
+# cost a second judge call per replay (llm_judge).
+ON_BASELINE = frozenset({"tool_called", "tool_not_called", "agent_says", "agent_does_not_say",
+                         "latency_p90_under"})
+
+
+def evaluate_baseline(checks: Sequence[Check], call: Call,
+                      comparison: Comparison) -> list[CheckResult]:
+    """The :data:`ON_BASELINE` checks among ``checks``, judged on the baseline call."""
+    context = _Context(call, None, comparison, None, None)
+    results: list[CheckResult] = []
+    for check in checks:
+        if check.type in ON_BASELINE:
+            try:
+                results.append(context.run(check))
+            except Exception as exc:  # as evaluate(): an error result, not a crash
+                results.append(_result(check, "error", f"could not be evaluated: {exc}"))
+    return results
+
+
 class _Context:
-    def __init__(self, call: Call, replay: Replay, comparison: Comparison,
+    """What a check reads: the replay's side, or the baseline's when ``replay`` is None."""
+
+    def __init__(self, call: Call, replay: Replay | None, comparison: Comparison,
                  judge: Judge | None, judge_for: JudgeFor | None) -> None:
         self.call = call
         self.replay = replay
         self.comparison = comparison
         self.judge = judge
         self.judge_for = judge_for
-        self.turns: list[Turn] = list(replay.turns)
+        self.side = "replay" if replay is not None else "baseline"
+        self.turns: list[Turn] = list(replay.turns if replay is not None else call.turns)
         self.replies = turn_units.agent_replies(self.turns)
         self._judges: dict[tuple[str | None, str | None, str | None], Judge] = {}
         self._runners: dict[str, Callable[[Any], CheckResult]] = {
@@ -157,7 +184,7 @@ class _Context:
     def _missing_turn(self, turn: int | None) -> str:
         if turn is None or turn <= len(self.replies):
             return ""
-        return f" (the replay has only {len(self.replies)} agent turns)"
+        return f" (the {self.side} has only {len(self.replies)} agent turns)"
 
     def _calls(self, check: ToolCheck) -> list[tuple[int, ToolCall]]:
         return [(reply.number, c) for reply in self._in_scope(check.turn)
@@ -233,17 +260,19 @@ class _Context:
     # -- metrics --
 
     def _latency(self, check: LatencyP90Under) -> CheckResult:
-        stats = self.comparison.replay_metrics.latency
+        replay = self.replay is not None
+        metrics = self.comparison.replay_metrics if replay else self.comparison.baseline_metrics
+        stats = metrics.latency
         if stats.p90 is None:
-            return _result(check, "fail", "no response latencies were measured in the replay, "
-                                          "so its p90 cannot be under "
+            return _result(check, "fail", f"no response latencies were measured in the "
+                                          f"{self.side}, so its p90 cannot be under "
                                           f"{check.seconds:g} s")
-        timed = [t for t in self.comparison.latency if t.replay is not None]
+        timed = [(t.turn, seconds) for t in self.comparison.latency
+                 if (seconds := t.replay if replay else t.baseline) is not None]
         evidence = []
         if timed:
-            slowest = max(timed, key=lambda t: t.replay or 0.0)
-            evidence = [Evidence(turn=slowest.turn,
-                                 text=f"slowest response {slowest.replay:.2f} s")]
+            turn, slowest = max(timed, key=lambda t: t[1])
+            evidence = [Evidence(turn=turn, text=f"slowest response {slowest:.2f} s")]
         status: Literal["pass", "fail"] = "pass" if stats.p90 < check.seconds else "fail"
         relation = "<" if status == "pass" else ">="
         return _result(check, status, f"p90 response latency {stats.p90:.2f} s {relation} "
@@ -256,7 +285,7 @@ class _Context:
             calls = last.tool_calls(self.turns)
             text = last.text(self.turns) or ", ".join(map(format_tool_call, calls))
             evidence = [Evidence(turn=last.number, text=_excerpt(text))]
-        reason = self.replay.ended_reason
+        reason = self.replay.ended_reason if self.replay is not None else None
         if reason == "agent-ended-call":
             return _result(check, "pass", "the agent ended the call", evidence)
         if reason is None:
@@ -316,6 +345,8 @@ class _Context:
                                            "'base_url' for an OpenAI-compatible server) to "
                                            "the check, or pass a judge")
         try:
+            if self.replay is None:
+                raise ConfigError("llm_judge checks judge replays only")
             verdict = judge.judge(check.rubric, self.call, self.replay)
         except VoiceReplayError as exc:
             return _result(check, "error", f"the judge failed: {exc.message}",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voicereplay.compare.align import align
-from voicereplay.compare.checks import Check, evaluate
+from voicereplay.compare.checks import Check, evaluate, evaluate_baseline
 from voicereplay.compare.divergence import find_divergence
 from voicereplay.compare.fidelity import flakiness, measure
 from voicereplay.compare.judge import Judge, JudgeFor
@@ -128,6 +128,7 @@ def compare(
     if checks:
         comparison.checks = evaluate(checks, call, replay, comparison, judge=judge,
                                      judge_for=judge_for)
+        comparison.baseline_checks = evaluate_baseline(checks, call, comparison)
     return comparison
 
 

@@ -274,6 +274,9 @@ class Comparison(_Model):
     word_errors: WordErrors | None = None
     fidelity: Fidelity
     checks: list[CheckResult] = Field(default_factory=list)
+    baseline_checks: list[CheckResult] = Field(
+        default_factory=list, description="the checks that read one side only, judged on the "
+                                          "baseline call: what production did")
     warnings: list[str] = Field(
         default_factory=list, description="what the comparison had to do without, e.g. "
                                           "unreadable audio (measured from the turns instead)")
