@@ -19,19 +19,16 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.batch_demo import ALL, KINDS, keys, store_tagged_copies
 from tests.fakes import batch_llm
-from tests.web_demo import DEMO_CALL
 from voicereplay import pipeline
 from voicereplay.cli import app
 from voicereplay.compare.aggregate import CallRow
 from voicereplay.config import Settings
-from voicereplay.pipeline import CallRef, Secrets
 from voicereplay.pipeline.batch_reports import batch_report
 from voicereplay.pipeline.batches import BatchSelection, parse_filter, resolve_calls
-from voicereplay.pipeline.calling import ensure_call
 from voicereplay.pipeline.jobs import Worker, run_job
 from voicereplay.pipeline.queue import JOB_RUNNERS
-from voicereplay.snapshot import Overrides
 from voicereplay.store import Store
 
 batch_llm.register()
@@ -39,9 +36,7 @@ runner = CliRunner()
 FAKES = ["--stt", "fake-stt", "--tts", "fake-tts", "--caller-tts", "fake-tts",
          "--llm-backend", "batch-llm", "--figures", "svg"]
 CANDIDATE = ["--temperature", str(batch_llm.CANDIDATE_TEMPERATURE)]
-KINDS = {"good": ["batch-good-1", "batch-good-2"], "bad": ["batch-bad-1", "batch-bad-2"],
-         "same": ["batch-same-1", "batch-same-2"]}
-ALL = [c for ids in KINDS.values() for c in ids]
+
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -52,18 +47,8 @@ def run(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A store with the six tagged copies of the demo call (VOICEREPLAY_HOME)."""
-    home = tmp_path / "home"
-    settings = Settings.for_home(home)
-    with Store.from_settings(settings) as store:
-        call = ensure_call(store, CallRef(call_id=DEMO_CALL, directory=pipeline.demo_dir()),
-                           settings=settings, secrets=Secrets(), say=lambda _p: None)
-        base = store.snapshot_for_call(call.call_id, call.provider)
-        assert base is not None and base.system_prompt
-        for kind, ids in KINDS.items():
-            tagged = base.apply(Overrides(system_prompt=f"{base.system_prompt}\n[batch: {kind}]"))
-            for call_id in ids:
-                store.save_call(call.model_copy(update={"call_id": call_id}), tagged)
-    return home
+    store_tagged_copies(Settings.for_home(tmp_path / "home"))
+    return tmp_path / "home"
 
 
 @pytest.fixture
@@ -71,10 +56,6 @@ def checks(tmp_path: Path) -> Path:
     path = tmp_path / "checks.yaml"
     path.write_text(yaml.safe_dump([{"type": "tool_not_called", "tool": "issue_refund"}]))
     return path
-
-
-def _keys(ids: list[str]) -> set[str]:
-    return {f"vapi:{c}" for c in ids}
 
 
 def _hand_ci(values: list[float], seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
@@ -98,13 +79,13 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
     check = agg["checks"][0]
     assert check["name"] == "issue_refund is not called"
     assert (check["rate"]["passed"], check["rate"]["total"]) == (4, 6)
-    assert set(check["failing"]) == _keys(KINDS["bad"])
-    assert set(check["passing"]) == _keys(KINDS["good"] + KINDS["same"])
+    assert set(check["failing"]) == keys(KINDS["bad"])
+    assert set(check["passing"]) == keys(KINDS["good"] + KINDS["same"])
     # Judged on the baseline too: the real call called issue_refund, so production failed the
     # check on every copy; the candidate fixed four and left the two broken ones failing.
     assert (check["baseline"]["passed"], check["baseline"]["total"]) == (0, 6)
-    assert set(check["improved"]) == _keys(KINDS["good"] + KINDS["same"])
-    assert set(check["unchanged"]) == _keys(KINDS["bad"]) and check["regressed"] == []
+    assert set(check["improved"]) == keys(KINDS["good"] + KINDS["same"])
+    assert set(check["unchanged"]) == keys(KINDS["bad"]) and check["regressed"] == []
     assert (agg["overall"]["passed"], agg["overall"]["total"]) == (4, 6)
     flags = [1.0 if c["passed"] else 0.0 for c in report["calls"]]
     assert agg["overall"]["ci"]["low"] == pytest.approx(_hand_ci(flags)[0])
@@ -119,8 +100,8 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
             deltas[f"vapi:{line['call_id']}"] = (cmp.replay_metrics.latency.p90
                                                  - cmp.baseline_metrics.latency.p90)
     p90 = next(m for m in agg["metrics"] if m["key"] == "latency_p90")
-    assert {c["call_key"] for c in p90["regressed"]} == _keys(KINDS["bad"])
-    assert {c["call_key"] for c in p90["improved"]} == _keys(KINDS["good"] + KINDS["same"])
+    assert {c["call_key"] for c in p90["regressed"]} == keys(KINDS["bad"])
+    assert {c["call_key"] for c in p90["improved"]} == keys(KINDS["good"] + KINDS["same"])
     ordered = [deltas[c["call_key"]] for c in p90["regressed"]]
     assert ordered == sorted(ordered, key=abs, reverse=True)  # largest change first
     in_order = [deltas[f"vapi:{c['call_id']}"] for c in report["calls"]]
@@ -133,7 +114,7 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
     # Tool-call changes against the baseline (which called issue_refund at agent turn 4).
     assert agg["tool_changes"] == {"issue_refund → check_status": 4}
     # The worst calls are the broken ones, linked to their replays.
-    assert {w["call_key"] for w in agg["worst"][:2]} == _keys(KINDS["bad"])
+    assert {w["call_key"] for w in agg["worst"][:2]} == keys(KINDS["bad"])
 
     # show: the same aggregate, CSV exports, regressions only.
     batch_id = report["batch"]["id"]
@@ -153,7 +134,7 @@ def test_a_batch_counts_what_the_candidate_fixes_and_breaks(home: Path, checks: 
     assert float(metric["ci_low"]) == pytest.approx(low)
     calls = list(csv.DictReader(io.StringIO((tmp_path / "calls.csv").read_text())))
     assert [c["call_key"] for c in calls] == [f"vapi:{c}" for c in ALL]
-    assert {c["call_key"] for c in calls if c["passed"] == "False"} == _keys(KINDS["bad"])
+    assert {c["call_key"] for c in calls if c["passed"] == "False"} == keys(KINDS["bad"])
     assert all(c["status"] == "COMPLETED" and c["replay_id"] for c in calls)
     code, listed, _ = run("batch", "list", "--json")
     assert [b["id"] for b in json.loads(listed)] == [batch_id]
@@ -207,8 +188,8 @@ def test_batch_against_batch_matches_calls_and_lists_the_missing_one(
     assert cmp["only_in_a"] == ["vapi:batch-same-2"] and cmp["only_in_b"] == []
     assert len(cmp["matched"]) == 5
     check = cmp["checks"][0]
-    assert set(check["improved"]) == _keys(KINDS["good"])
-    assert set(check["regressed"]) == _keys(KINDS["bad"])
+    assert set(check["improved"]) == keys(KINDS["good"])
+    assert set(check["regressed"]) == keys(KINDS["bad"])
     assert check["unchanged"] == ["vapi:batch-same-1"]
     code, text, err = run("batch", "compare", "production", "candidate")
     assert code == 0, err

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from voicereplay.compare.aggregate import Aggregate, CallRow, aggregate, rows_csv
 from voicereplay.compare.aggregate_batch import BatchComparison, compare_batches
-from voicereplay.pipeline.batches import BatchStatus, batch_status
+from voicereplay.pipeline.batches import BatchStatus, status_of
 from voicereplay.store import Store
 from voicereplay.store.batches import Batch
 
@@ -99,7 +100,9 @@ def batch_report(store: Store, batch: Batch, *, seed: int = 0, resamples: int = 
     rows = [c.row for c in calls if c.row is not None]
     agg = (aggregate(rows, seed=seed, resamples=resamples, confidence=confidence, worst=worst)
            if rows else None)
-    return BatchReport(batch, batch_status(store, [batch])[batch.id], calls, agg)
+    # The status from the same read as the rows: a second query could see a job finish that
+    # the rows above do not have yet.
+    return BatchReport(batch, status_of(batch, Counter(c.status for c in calls)), calls, agg)
 
 
 def calls_csv(report: BatchReport) -> str:

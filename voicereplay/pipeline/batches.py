@@ -22,7 +22,7 @@ import hashlib
 import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from voicereplay.store import Store
 from voicereplay.store.batches import Batch
 
 __all__ = ["FILTER_KEYS", "BatchSelection", "BatchStart", "BatchStatus", "batch_status",
-           "call_request", "parse_filter", "resolve_calls", "start_batch"]
+           "call_request", "parse_filter", "resolve_calls", "start_batch", "status_of"]
 
 KEY_LENGTH = 255
 
@@ -237,13 +237,16 @@ class BatchStatus:
 def batch_status(store: Store, batches: Sequence[Batch]) -> dict[str, BatchStatus]:
     """Each batch's :class:`BatchStatus` (calls never submitted count as pending)."""
     counts = store.jobs.batch_counts([b.id for b in batches])
-    out: dict[str, BatchStatus] = {}
-    for batch in batches:
-        by = counts.get(batch.id, {})
-        submitted = sum(by.values())
-        out[batch.id] = BatchStatus(
-            total=len(batch.calls),
-            pending=by.get("PENDING", 0) + max(0, len(batch.calls) - submitted),
-            running=by.get("RUNNING", 0), completed=by.get("COMPLETED", 0),
-            failed=by.get("FAILED", 0), cancelled=by.get("CANCELLED", 0))
-    return out
+    return {batch.id: status_of(batch, counts.get(batch.id, {})) for batch in batches}
+
+
+def status_of(batch: Batch, by_status: Mapping[str, int]) -> BatchStatus:
+    """``batch``'s status from its jobs' counts by status (calls never submitted count as
+    pending)."""
+    known = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+    submitted = sum(by_status.get(s, 0) for s in known)
+    return BatchStatus(
+        total=len(batch.calls),
+        pending=by_status.get("PENDING", 0) + max(0, len(batch.calls) - submitted),
+        running=by_status.get("RUNNING", 0), completed=by_status.get("COMPLETED", 0),
+        failed=by_status.get("FAILED", 0), cancelled=by_status.get("CANCELLED", 0))
