@@ -26,6 +26,7 @@ from voicereplay.cli.common import (
 )
 from voicereplay.cli.compare import (
     ChecksOpt,
+    CsatOpt,
     FiguresOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
@@ -130,6 +131,7 @@ def call(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    csat: CsatOpt = False,
     background: Annotated[bool, typer.Option(
         "--background", help="Submit a job for `voicereplay worker` and print its id.")]
     = False,
@@ -149,7 +151,7 @@ def call(
         caller_tts=caller_tts, llm=llm_backend,
         tool_mocks=parse_mocks(mock or []), live_tools=live_tools,
         report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
-                              judge_base_url=judge_base_url))
+                              judge_base_url=judge_base_url, csat=csat))
     if background:
         if api_key or llm_api_key:
             raise ConfigError("keys are never stored in a job: set VAPI_API_KEY / "
