@@ -141,6 +141,7 @@ def test_the_cache_key_names_the_question() -> None:
     other_model = FakeJudgeModel({})
     other_model.name = "another-judge"
     assert CsatEstimator(other_model).cache_key(call.turns) != key
+    assert judge.cache_key(call.turns, served_by="http://127.0.0.1:8080/v1") != key
     assert judge.cache_key([*call.turns, Turn(role="user", text="One more thing.")]) != key
 
 

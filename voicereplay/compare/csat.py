@@ -78,10 +78,12 @@ class CsatEstimator:
         return [{"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": prompt}]
 
-    def cache_key(self, turns: Sequence[Turn]) -> str:
-        """The sha256 of everything that decides the answer: the judge model, the messages
-        (so the call's content), the schema, the seed and the token limit."""
-        question = {"model": self.model, "messages": self.messages(turns),
+    def cache_key(self, turns: Sequence[Turn], *, served_by: str | None = None) -> str:
+        """The sha256 of everything that decides the answer: the judge model (and the server
+        ``served_by``, when the caller knows it), the messages (so the call's content), the
+        schema, the seed and the token limit."""
+        question = {"model": self.model, "served_by": served_by,
+                    "messages": self.messages(turns),
                     "schema": CSAT_SCHEMA, "seed": self.seed, "max_tokens": self.max_tokens}
         canonical = json.dumps(question, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -24,7 +24,12 @@ from voicereplay.compare.similarity import scorer
 from voicereplay.config import Settings
 from voicereplay.errors import NotStoredError
 from voicereplay.models import Call, Replay
-from voicereplay.pipeline.judging import CsatCache, build_judge, judge_factory
+from voicereplay.pipeline.judging import (
+    CsatCache,
+    StageJudgeModel,
+    build_judge,
+    judge_factory,
+)
 from voicereplay.pipeline.request import ReportOptions
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
@@ -92,9 +97,13 @@ def compare_replay(
                           for c in checks):
         judge = build_judge(report.judge_model, report.judge_base_url, judge_api_key,
                             snapshot, settings)
-    estimator = CsatEstimator(judge.llm) if report.csat and judge is not None else None
     cache = CsatCache(settings.artifacts_dir / "csat")
-    key = estimator.cache_key(call.turns) if estimator is not None else ""
+    estimator, key, known = None, "", None
+    if report.csat and judge is not None:
+        estimator = CsatEstimator(judge.llm)
+        served = judge.llm.base_url if isinstance(judge.llm, StageJudgeModel) else None
+        key = estimator.cache_key(call.turns, served_by=served)
+        known = cache.get(key)
     comparison = compare(
         call, replay,
         batch=replay_batch(store, replay) if batch is None else batch,
@@ -106,7 +115,7 @@ def compare_replay(
         baseline_model=base.model.name if base else None,
         replay_model=replay.backends.llm_model or (
             snapshot.model.name if snapshot else None),
-        csat=estimator, baseline_csat=cache.get(key) if estimator is not None else None,
+        csat=estimator, baseline_csat=known,
     )
     if comparison.csat is not None:
         cache.put(key, comparison.csat.baseline)

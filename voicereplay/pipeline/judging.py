@@ -46,6 +46,7 @@ class StageJudgeModel:
     def __init__(self, llm: LanguageModel, *, name: str | None = None) -> None:
         self.llm = llm
         base_url = getattr(llm, "base_url", None)
+        self.base_url: str | None = base_url if isinstance(base_url, str) else None
         self.name = name or llm.model_name or (
             f"{llm.name} ({base_url})" if base_url else llm.name)
 
