@@ -157,7 +157,7 @@ def _csat(head: Table, csat: CsatPair) -> None:
     """Caller satisfaction: one row per side, the replay's with the change in score."""
     delta = "" if csat.delta is None else f"  (Δ {csat.delta:+d})"
     style = "green" if (csat.delta or 0) > 0 else "red" if (csat.delta or 0) < 0 else ""
-    add_row(head, "satisfaction (estimate)", Text(f"baseline {csat_line(csat.baseline)}"))
+    add_row(head, "CSAT (est.)", Text(f"baseline {csat_line(csat.baseline)}"))
     replay = Text(f"replay   {csat_line(csat.replay)}")
     replay.append(delta, style=style)
     add_row(head, "", replay)
