@@ -19,6 +19,7 @@ from voicereplay.compare.aggregate import (
 )
 from voicereplay.compare.aggregate_batch import compare_batches
 from voicereplay.compare.aggregate_stats import Interval, bootstrap_mean, verdict
+from voicereplay.compare.model import CsatEstimate, CsatPair
 from voicereplay.errors import PayloadError
 
 POLITE, TOOL = "polite", "calls check_status"
@@ -27,12 +28,14 @@ POLITE, TOOL = "polite", "calls check_status"
 def _row(key: str, p90: tuple[float, float], *, polite: str = "pass", tool: str = "pass",
          turn: int | None = None, reason: str | None = None,
          changes: tuple[str, ...] = (), cost: tuple[float, float] = (0.01, 0.01),
-         wer: float | None = 0.05, fidelity: tuple[float | None, str] = (0.9, "high")) -> CallRow:
+         wer: float | None = 0.05, fidelity: tuple[float | None, str] = (0.9, "high"),
+         csat: tuple[float | None, float | None] = (None, None)) -> CallRow:
     return CallRow(
         call_key=key, checks=((POLITE, polite), (TOOL, tool)), divergence_turn=turn,
         divergence_reason=reason, tool_changes=changes,
-        baseline={"latency_p90": p90[0], "cost": cost[0], "duration": 40.0},
-        replay={"latency_p90": p90[1], "cost": cost[1], "duration": 40.2, "wer": wer},
+        baseline={"latency_p90": p90[0], "cost": cost[0], "duration": 40.0, "csat": csat[0]},
+        replay={"latency_p90": p90[1], "cost": cost[1], "duration": 40.2, "wer": wer,
+                "csat": csat[1]},
         fidelity_score=fidelity[0], fidelity_level=fidelity[1])
 
 
@@ -220,9 +223,46 @@ def test_row_from_a_real_comparison() -> None:
     assert row.baseline["tokens"] == 4210 + 182 and row.replay["cost"] == 0.0
     assert row.replay["wer"] == 0.031 and row.baseline.get("wer") is None
     assert (row.fidelity_score, row.fidelity_level) == (0.79, "medium")
+    assert row.delta("csat") is None  # no --csat
+    comparison.csat = CsatPair(baseline=CsatEstimate(score=2, reason="a", model="m"),
+                               replay=CsatEstimate(score=5, reason="b", model="m"), delta=3)
+    row = CallRow.from_comparison(CALL_ID, comparison)
+    assert (row.baseline["csat"], row.replay["csat"], row.delta("csat")) == (2.0, 5.0, 3.0)
     agg = aggregate([row, CallRow.from_comparison("second", comparison)])
     assert agg.tool_changes == {"issue_refund → check_status": 2}
     assert agg.check("never mentions a refund unless asked").failing == [CALL_ID, "second"]
+
+
+def test_csat_estimates_aggregate_like_any_metric() -> None:
+    # higher is better, tolerance 0.5: a change of one point is improved or regressed
+    rows = [_row("c1", (1, 1), csat=(2, 4)), _row("c2", (1, 1), csat=(3, 4)),
+            _row("c3", (1, 1), csat=(5, 3)), _row("c4", (1, 1), csat=(4, 4)),
+            _row("c5", (1, 1), csat=(None, 5)),  # the baseline's estimate failed: no delta
+            _row("c6", (1, 1))]  # no --csat
+    csat = aggregate(rows, seed=3, resamples=500).metric("csat")
+    assert (csat.label, csat.unit, csat.better, csat.tolerance) == (
+        "CSAT (estimate)", "", "higher", 0.5)
+    assert [(c.call_key, c.delta) for c in csat.improved] == [("c1", 2.0), ("c2", 1.0)]
+    assert [(c.call_key, c.delta) for c in csat.regressed] == [("c3", -2.0)]
+    assert [c.call_key for c in csat.unchanged] == ["c4"] and not csat.changed
+    assert csat.baseline.count == 4 and csat.replay.count == 5
+    assert csat.baseline.mean == pytest.approx(3.5) and csat.replay.median == 4.0
+    assert csat.mean_delta == pytest.approx(0.25)
+    deltas = np.asarray([2.0, 1.0, -2.0, 0.0])
+    means = deltas[np.random.default_rng(3).integers(0, 4, size=(500, 4))].mean(axis=1)
+    assert csat.ci is not None
+    assert (csat.ci.low, csat.ci.high) == tuple(pytest.approx(v) for v in
+                                                np.percentile(means, [2.5, 97.5]))
+    assert csat.verdict.word == "inconclusive"  # the CI reaches a regression beyond 0.5
+    better = aggregate([_row(f"k{i}", (1, 1), csat=(2, 4)) for i in range(5)]).metric("csat")
+    assert better.verdict.text == ("the candidate is better than production on CSAT (estimate) "
+                                   "(95 % CI +2.0 … +2.0)")
+    per_call = {r["call_key"]: r for r in csv.DictReader(io.StringIO(rows_csv(rows)))}
+    assert (per_call["c3"]["csat_baseline"], per_call["c3"]["csat_replay"],
+            per_call["c3"]["csat_delta"]) == ("5", "3", "-2")
+    assert per_call["c6"]["csat_delta"] == ""
+    b = [_row("c1", (1, 1), csat=(2, 5)), _row("c2", (1, 1), csat=(3, 3))]
+    assert [c.call_key for c in compare_batches(rows[:2], b).metric("csat").improved] == ["c1"]
 
 
 def test_a_thousand_rows_aggregate() -> None:

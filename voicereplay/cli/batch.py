@@ -36,6 +36,7 @@ from voicereplay.cli.common import (
 from voicereplay.cli.compare import (
     CHECKS_FAILED,
     ChecksOpt,
+    CsatOpt,
     FiguresOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
@@ -123,6 +124,7 @@ def batch_run(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    csat: CsatOpt = False,
     concurrency: Annotated[int, typer.Option(
         min=1, max=64, help="Replays at once in this process.")] = 2,
     background: Annotated[bool, typer.Option(
@@ -147,8 +149,8 @@ def batch_run(
     request = replay_request(
         CallRef(call_id="*"), mode=mode, overrides=overrides, prompt_file=prompt_file,
         checks=checks, set_=set_, mock=mock, llm_backend=llm_backend, similarity=similarity,
-        figures=figures, judge_model=judge_model, judge_base_url=judge_base_url, model=model,
-        llm_base_url=llm_base_url, temperature=temperature, seed=seed, runs=runs,
+        figures=figures, judge_model=judge_model, judge_base_url=judge_base_url, csat=csat,
+        model=model, llm_base_url=llm_base_url, temperature=temperature, seed=seed, runs=runs,
         stt_model=stt_model, stt=stt, tts=tts, caller_tts=caller_tts, live_tools=live_tools)
     from voicereplay.jobs.worker import EmbeddedWorker
 

@@ -41,14 +41,18 @@ SimilarityOpt = Annotated[str | None, typer.Option(
 FiguresOpt = Annotated[str, typer.Option(
     "--figures", help="png or svg for the latency chart and the waveform.")]
 JudgeModelOpt = Annotated[str | None, typer.Option(
-    "--judge-model", help="LLM for llm_judge checks: local (default), a .gguf path, or a model "
-                          "name.")]
+    "--judge-model", help="LLM for llm_judge checks and --csat: local (default), a .gguf "
+                          "path, or a model name.")]
 JudgeUrlOpt = Annotated[str | None, typer.Option(
     "--judge-base-url", help="OpenAI-compatible endpoint serving --judge-model.")]
+CsatOpt = Annotated[bool, typer.Option(
+    "--csat", help="Estimate caller satisfaction (1-5 with a reason) of the call and the "
+                   "replay with the judge model (--judge-model).")]
 
 
 def report_options(*, similarity: str | None, figures: str | None, judge_model: str | None,
-                   judge_base_url: str | None, out_dir: Path | None = None) -> ReportOptions:
+                   judge_base_url: str | None, out_dir: Path | None = None,
+                   csat: bool = False) -> ReportOptions:
     """The report options a command was given, checked (one line for a bad value)."""
     from voicereplay.errors import ConfigError
 
@@ -59,7 +63,7 @@ def report_options(*, similarity: str | None, figures: str | None, judge_model: 
     return ReportOptions(
         similarity=similarity.strip().lower() if similarity else None,
         figures=figures.strip().lower().lstrip(".") if figures else None,
-        judge_model=judge_model, judge_base_url=judge_base_url, out_dir=out_dir)
+        judge_model=judge_model, judge_base_url=judge_base_url, out_dir=out_dir, csat=csat)
 
 
 def print_results(results: Sequence[ReplayResult], *, json_out: bool) -> None:
@@ -109,12 +113,13 @@ def compare(
         "--out", help="Write the reports here (default: beside the replay's audio).")] = None,
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    csat: CsatOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare any stored call with any stored replay; write the reports."""
     check_provider(provider, stored=True)
     report = report_options(similarity=similarity, figures=figures, judge_model=judge_model,
-                            judge_base_url=judge_base_url, out_dir=out_dir)
+                            judge_base_url=judge_base_url, out_dir=out_dir, csat=csat)
     chosen = load_checks(checks) if checks is not None else None
     result = pipeline.compare_stored(open_store(), call_id, replay_id, provider=provider,
                                      checks=chosen, report=report, settings=settings())

@@ -72,7 +72,7 @@ def replay_request(call: CallRef, *, mode: str, overrides: Path | None,
                    prompt_file: Path | None, checks: Path | None, set_: list[str] | None,
                    mock: list[str] | None, llm_backend: str | None, similarity: str | None,
                    figures: str, judge_model: str | None, judge_base_url: str | None,
-                   **fields: Any) -> ReplayRequest:
+                   csat: bool = False, **fields: Any) -> ReplayRequest:
     """The request the options describe (files read, mocks parsed, one clear error)."""
     if mode not in get_args(ReplayMode):
         raise ConfigError(f"--mode {mode!r}: use scripted, turn or adaptive")
@@ -80,5 +80,5 @@ def replay_request(call: CallRef, *, mode: str, overrides: Path | None,
         call, overrides_file=overrides, prompt_file=prompt_file, checks_file=checks,
         set=list(set_ or []), mode=mode, llm=llm_backend, tool_mocks=parse_mocks(mock or []),
         report=report_options(similarity=similarity, figures=figures, judge_model=judge_model,
-                              judge_base_url=judge_base_url),
+                              judge_base_url=judge_base_url, csat=csat),
         **fields)

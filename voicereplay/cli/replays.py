@@ -25,6 +25,7 @@ from voicereplay.cli.common import (
 )
 from voicereplay.cli.compare import (
     ChecksOpt,
+    CsatOpt,
     FiguresOpt,
     JudgeModelOpt,
     JudgeUrlOpt,
@@ -116,6 +117,7 @@ def call(
     figures: FiguresOpt = "png",
     judge_model: JudgeModelOpt = None,
     judge_base_url: JudgeUrlOpt = None,
+    csat: CsatOpt = False,
     background: Annotated[bool, typer.Option(
         "--background", help="Submit a job for `voicereplay worker` and print its id.")]
     = False,
@@ -128,7 +130,7 @@ def call(
         CallRef(call_id=call_id, provider=provider, directory=directory, base_url=base_url),
         mode=mode, overrides=overrides, prompt_file=prompt_file, checks=checks, set_=set_,
         mock=mock, llm_backend=llm_backend, similarity=similarity, figures=figures,
-        judge_model=judge_model, judge_base_url=judge_base_url, model=model,
+        judge_model=judge_model, judge_base_url=judge_base_url, csat=csat, model=model,
         llm_base_url=llm_base_url, temperature=temperature, seed=seed, runs=runs,
         stt_model=stt_model, stt=stt, tts=tts, caller_tts=caller_tts, live_tools=live_tools)
     if background:

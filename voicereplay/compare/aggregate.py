@@ -7,7 +7,7 @@ an :class:`Aggregate` (plain dataclasses, ``to_json()``). Intervals and verdicts
 
 Per metric, a call's delta is replay − baseline. It is **unchanged** when ``|delta|`` is below
 the metric's tolerance (:data:`METRICS`), else **improved** or **regressed** by the metric's
-better direction (lower latency, WER and cost are better); metrics with no direction
+better direction (lower latency, WER and cost, higher CSAT are better); metrics with no direction
 (duration, turns, tokens) count **changed** instead. Case lists are sorted by largest
 ``|delta|`` first.
 
@@ -62,6 +62,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("agent_turns", "agent turns", "", None, 0.5),
     MetricSpec("tokens", "tokens", "tokens", None, 0.5),
     MetricSpec("cost", "LLM cost", "USD", "lower", 0.0001),
+    MetricSpec("csat", "CSAT (estimate)", "", "higher", 0.5),  # comparison.csat (--csat)
 )
 _SIDE: dict[str, Callable[[SideMetrics], float | None]] = {
     "latency_p50": lambda m: m.latency.p50,
@@ -71,6 +72,10 @@ _SIDE: dict[str, Callable[[SideMetrics], float | None]] = {
     "tokens": _tokens,
     "cost": lambda m: m.tokens.cost_usd,
 }
+
+
+def _score(value: int | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def tool_change_label(change: ToolChange) -> str:
@@ -130,7 +135,7 @@ class CallRow:
 
     @classmethod
     def from_comparison(cls, call_key: str, comparison: Comparison) -> CallRow:
-        div = comparison.divergence
+        div, csat = comparison.divergence, comparison.csat
         return cls(
             call_key=call_key,
             checks=tuple((c.name, c.status) for c in comparison.checks),
@@ -138,9 +143,11 @@ class CallRow:
             divergence_turn=div.turn if div else None,
             divergence_reason=div.reason if div else None,
             tool_changes=tuple(tool_change_label(t) for t in comparison.tool_changes),
-            baseline={k: f(comparison.baseline_metrics) for k, f in _SIDE.items()},
+            baseline={**{k: f(comparison.baseline_metrics) for k, f in _SIDE.items()},
+                      "csat": _score(csat.baseline.score if csat else None)},
             replay={**{k: f(comparison.replay_metrics) for k, f in _SIDE.items()},
-                    "wer": comparison.word_errors.wer if comparison.word_errors else None},
+                    "wer": comparison.word_errors.wer if comparison.word_errors else None,
+                    "csat": _score(csat.replay.score if csat else None)},
             fidelity_score=comparison.fidelity.score,
             fidelity_level=comparison.fidelity.level,
         )

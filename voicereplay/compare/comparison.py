@@ -3,7 +3,8 @@
 :func:`compare` aligns the two (:mod:`~voicereplay.compare.align`), scores every agent turn's
 similarity, finds the divergence turn, measures both sides (:mod:`~voicereplay.compare.metrics`,
 :mod:`~voicereplay.compare.latency`, :mod:`~voicereplay.compare.wer`, tokens and cost from
-:mod:`~voicereplay.compare.prices`), states the fidelity (:mod:`~voicereplay.compare.fidelity`)
+:mod:`~voicereplay.compare.prices`, caller satisfaction when asked from
+:mod:`~voicereplay.compare.csat`), states the fidelity (:mod:`~voicereplay.compare.fidelity`)
 and evaluates the checks. It reads audio files (for speech activity) but writes nothing:
 :mod:`~voicereplay.compare.files` writes the reports.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from voicereplay.compare.align import align
 from voicereplay.compare.checks import Check, evaluate, evaluate_baseline
+from voicereplay.compare.csat import CsatEstimator, csat_pair
 from voicereplay.compare.divergence import find_divergence
 from voicereplay.compare.fidelity import flakiness, measure
 from voicereplay.compare.judge import Judge, JudgeFor
@@ -24,6 +26,7 @@ from voicereplay.compare.metrics import metric_rows, side_metrics
 from voicereplay.compare.model import (
     AlignedTurn,
     Comparison,
+    CsatEstimate,
     Fidelity,
     LatencyTurn,
     ReplayInfo,
@@ -71,6 +74,8 @@ def compare(
     replay_model: str | None = None,
     prices: Mapping[str, Price] | None = None,
     audio: bool = True,
+    csat: CsatEstimator | None = None,
+    baseline_csat: CsatEstimate | None = None,
 ) -> Comparison:
     """Compare ``replay`` with its baseline ``call``.
 
@@ -79,7 +84,8 @@ def compare(
     states when ``replay`` has overrides; ``baseline_model`` / ``replay_model``: the LLM names
     priced; ``judge`` / ``judge_for``: the default judge and the builder of a judge an
     ``llm_judge`` check names (see :func:`~voicereplay.compare.checks.evaluate`); ``audio``:
-    measure speech activity from the recordings (else from turn times only).
+    measure speech activity from the recordings (else from turn times only); ``csat``: estimate
+    caller satisfaction on both sides (``baseline_csat``: the baseline's, already estimated).
     """
     scoring = similarity or scorer()
     rows = scored_alignment(call, replay, scoring)
@@ -125,6 +131,8 @@ def compare(
                            divergence.turn if divergence else None),
         warnings=warnings,
     )
+    if csat is not None:
+        comparison.csat = csat_pair(csat, call, replay, baseline=baseline_csat)
     if checks:
         comparison.checks = evaluate(checks, call, replay, comparison, judge=judge,
                                      judge_for=judge_for)

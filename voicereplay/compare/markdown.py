@@ -235,6 +235,19 @@ def _metrics(comparison: Comparison) -> list[str]:
                                        ["left", "right", "right", "left"])
 
 
+def _csat(comparison: Comparison) -> list[str]:
+    csat = comparison.csat
+    if csat is None:
+        return []
+    rows = [[side, _NONE if e.score is None else f"{e.score}/5",
+             _cell(e.reason if e.score is not None else f"no estimate: {e.error or ''}")]
+            for side, e in (("Baseline", csat.baseline), ("Replay", csat.replay))]
+    delta = _NONE if csat.delta is None else f"{csat.delta:+d}"
+    return (["## Caller satisfaction (estimate)", ""]
+            + _table(["Side", "Score", "Reason"], rows, ["left", "right", "left"])
+            + ["", f"Δ {delta}, estimated by {_inline(csat.replay.model)}."])
+
+
 def _tool_change(change: ToolChange) -> list[str]:
     lines = [f"- **{change.kind}**: {_inline(change.summary)}"]
     for name, sides in sorted(change.arguments.items()):
@@ -423,6 +436,7 @@ def report_markdown(comparison: Comparison, *, figures: Mapping[str, str] | None
         _verdict(comparison),
         _divergence(comparison),
         _metrics(comparison),
+        _csat(comparison),
         _tool_changes(comparison),
         _latency(comparison),
         _word_errors(comparison),

@@ -27,6 +27,8 @@ __all__ = [
     "AlignedTurn",
     "CheckResult",
     "Comparison",
+    "CsatEstimate",
+    "CsatPair",
     "Divergence",
     "Evidence",
     "Fidelity",
@@ -43,7 +45,7 @@ __all__ = [
     "WordErrors",
 ]
 
-SCHEMA_VERSION = "1.1"  # 1.1: MetricRow.unit is a MetricUnit (talk ratio: "ratio")
+SCHEMA_VERSION = "1.2"  # 1.1: MetricRow.unit is a MetricUnit (talk ratio: "ratio"); 1.2: csat
 
 
 class _Model(BaseModel):
@@ -238,6 +240,27 @@ class CheckResult(_Model):
     judge_model: str | None = None
 
 
+class CsatEstimate(_Model):
+    """A judge model's estimate of how satisfied the caller was
+    (:mod:`voicereplay.compare.csat`)."""
+
+    score: int | None = Field(default=None, ge=1, le=5,
+                              description="1 (very unhappy) … 5 (very happy); None: see error")
+    reason: str = Field(default="", description="one line: why that score")
+    model: str = Field(description="the judge model that estimated it")
+    error: str | None = Field(default=None, description="why there is no score (a malformed "
+                                                        "answer, a backend failure)")
+    cached: bool = Field(default=False, description="reused from an earlier identical question")
+
+
+class CsatPair(_Model):
+    """Caller satisfaction estimated for the baseline call and for the replay."""
+
+    baseline: CsatEstimate
+    replay: CsatEstimate
+    delta: int | None = Field(default=None, description="replay score − baseline score")
+
+
 class ReplayInfo(_Model):
     id: str
     mode: str
@@ -277,6 +300,8 @@ class Comparison(_Model):
     baseline_checks: list[CheckResult] = Field(
         default_factory=list, description="the checks that read one side only, judged on the "
                                           "baseline call: what production did")
+    csat: CsatPair | None = Field(
+        default=None, description="caller satisfaction estimate (opt-in: --csat)")
     warnings: list[str] = Field(
         default_factory=list, description="what the comparison had to do without, e.g. "
                                           "unreadable audio (measured from the turns instead)")

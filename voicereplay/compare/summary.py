@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from voicereplay.compare.model import Comparison
+from voicereplay.compare.model import Comparison, CsatEstimate
 
-__all__ = ["checks_line", "divergence_line", "fidelity_line"]
+__all__ = ["checks_line", "csat_line", "divergence_line", "fidelity_line"]
 
 
 def divergence_line(comparison: Comparison) -> str:
@@ -43,3 +43,10 @@ def checks_line(comparison: Comparison) -> str:
     if errors:
         parts.append(f"{errors} of {len(checks)} checks errored")
     return ", ".join(parts)
+
+
+def csat_line(estimate: CsatEstimate) -> str:
+    """``2/5 — "the refund was never asked for"``, or ``no estimate (why)``."""
+    if estimate.score is None:
+        return f"no estimate ({estimate.error or 'no score'})"
+    return f"{estimate.score}/5 — \"{estimate.reason}\""

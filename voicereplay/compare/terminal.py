@@ -9,8 +9,15 @@ from rich.table import Table
 from rich.text import Text
 
 from voicereplay.compare.align import call_text
-from voicereplay.compare.model import AlignedTurn, Comparison, MetricRow, MetricUnit, WerTurn
-from voicereplay.compare.summary import divergence_line, fidelity_line
+from voicereplay.compare.model import (
+    AlignedTurn,
+    Comparison,
+    CsatPair,
+    MetricRow,
+    MetricUnit,
+    WerTurn,
+)
+from voicereplay.compare.summary import csat_line, divergence_line, fidelity_line
 from voicereplay.models import Call, Replay
 from voicereplay.render import add_row
 
@@ -146,6 +153,18 @@ def _checks(comparison: Comparison) -> Table:
     return table
 
 
+def _csat(head: Table, csat: CsatPair) -> None:
+    """Caller satisfaction: one row per side, the replay's with the change in score."""
+    delta = "" if csat.delta is None else f"  (Δ {csat.delta:+d})"
+    style = "green" if (csat.delta or 0) > 0 else "red" if (csat.delta or 0) < 0 else ""
+    add_row(head, "CSAT (est.)", Text(f"baseline {csat_line(csat.baseline)}"))
+    replay = Text(f"replay   {csat_line(csat.replay)}")
+    replay.append(delta, style=style)
+    add_row(head, "", replay)
+    cached = " (baseline reused)" if csat.baseline.cached else ""
+    add_row(head, "", Text(f"estimated by {csat.replay.model}{cached}", style="dim"))
+
+
 def comparison_view(comparison: Comparison, call: Call, replay: Replay) -> RenderableType:
     """Everything a person reads to decide whether the change worked."""
     info = comparison.replay
@@ -170,6 +189,8 @@ def comparison_view(comparison: Comparison, call: Call, replay: Replay) -> Rende
         passed = sum(c.status == "pass" for c in comparison.checks)
         style = "green" if passed == len(comparison.checks) else "red"
         add_row(head, "checks", Text(f"{passed}/{len(comparison.checks)} passed", style=style))
+    if comparison.csat is not None:
+        _csat(head, comparison.csat)
     parts: list[RenderableType] = [Panel(head, title="comparison", expand=False),
                                    _transcript(comparison, call, replay)]
     if comparison.tool_changes:

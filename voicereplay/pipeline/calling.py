@@ -15,18 +15,16 @@ replays stored and raises :class:`Interrupted`, which says how to write the repo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from voicereplay.checks import Check
-from voicereplay.compare.comparison import recordings_dir
 from voicereplay.compare.model import CheckResult, Comparison
 from voicereplay.config import Settings
 from voicereplay.errors import CallNotEnded, Interrupted, NotStoredError
 from voicereplay.models import Call, Replay
-from voicereplay.pipeline.comparing import compare_replay
+from voicereplay.pipeline.comparing import compare_replay, stored_report
 from voicereplay.pipeline.importing import import_calls, open_provider
 from voicereplay.pipeline.replaying import ReplayOptions, replay_call
 from voicereplay.pipeline.request import CallRef, ReplayRequest, ReportOptions, Secrets
@@ -217,14 +215,9 @@ def checks_of(replay: Replay) -> list[Check]:
 
 def stored_judgements(replay: Replay) -> dict[tuple[str, str], CheckResult]:
     """llm_judge results in the replay's report.json, so showing a replay does not re-judge."""
-    folder = recordings_dir(replay)
-    path = folder / "report.json" if folder else None
-    if path is None or not path.exists():
-        return {}
     try:
-        stored: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        results = [CheckResult.model_validate(c) for c in stored.get("checks", [])]
-    except (OSError, ValueError):
+        results = [CheckResult.model_validate(c) for c in stored_report(replay).get("checks", [])]
+    except (TypeError, ValueError):
         return {}
     return {(c.type, c.name): c for c in results if c.type == "llm_judge"}
 

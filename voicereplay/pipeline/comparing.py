@@ -2,29 +2,40 @@
 
 :func:`compare_replay` gathers what :func:`voicereplay.compare.compare` needs from the store —
 the replay's batch (for flakiness), a reference replay of the same call with no overrides (for
-fidelity), the LLM names to price — builds the judge only when a check needs one, and writes
-``report.json``, ``report.md``, ``junit.xml`` and the two pictures into the replay's folder.
+fidelity), the LLM names to price — builds the judge only when a check or ``--csat`` needs
+one, and writes ``report.json``, ``report.md``, ``junit.xml`` and the two pictures into the
+replay's folder. Without ``--csat`` a stored replay keeps the caller-satisfaction estimate its
+report.json holds (so showing or comparing it again does not drop it).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from voicereplay.compare.checks import Check
 from voicereplay.compare.comparison import compare, has_overrides, recordings_dir
+from voicereplay.compare.csat import CsatEstimator
 from voicereplay.compare.files import write_reports
-from voicereplay.compare.model import Comparison
+from voicereplay.compare.model import Comparison, CsatPair
 from voicereplay.compare.prices import load_prices
 from voicereplay.compare.similarity import scorer
 from voicereplay.config import Settings
 from voicereplay.errors import NotStoredError
 from voicereplay.models import Call, Replay
-from voicereplay.pipeline.judging import build_judge, judge_factory
+from voicereplay.pipeline.judging import (
+    CsatCache,
+    StageJudgeModel,
+    build_judge,
+    judge_factory,
+)
 from voicereplay.pipeline.request import ReportOptions
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.store import Store
 
-__all__ = ["REFERENCE_SEARCH", "compare_replay", "find_reference", "replay_batch"]
+__all__ = ["REFERENCE_SEARCH", "compare_replay", "find_reference", "replay_batch",
+           "stored_report"]
 
 REFERENCE_SEARCH = 50  # how many of a call's newest replays to search for a reference
 
@@ -82,9 +93,17 @@ def compare_replay(
     snapshot = _snapshot(store, replay.snapshot_id)
     base = _snapshot(store, replay.base_snapshot_id)
     judge = None
-    if any(c.type == "llm_judge" and c.model is None and c.base_url is None for c in checks):
+    if report.csat or any(c.type == "llm_judge" and c.model is None and c.base_url is None
+                          for c in checks):
         judge = build_judge(report.judge_model, report.judge_base_url, judge_api_key,
                             snapshot, settings)
+    cache = CsatCache(settings.artifacts_dir / "csat")
+    estimator, key, known = None, "", None
+    if report.csat and judge is not None:
+        estimator = CsatEstimator(judge.llm)
+        served = judge.llm.base_url if isinstance(judge.llm, StageJudgeModel) else None
+        key = estimator.cache_key(call.turns, served_by=served)
+        known = cache.get(key)
     comparison = compare(
         call, replay,
         batch=replay_batch(store, replay) if batch is None else batch,
@@ -96,9 +115,38 @@ def compare_replay(
         baseline_model=base.model.name if base else None,
         replay_model=replay.backends.llm_model or (
             snapshot.model.name if snapshot else None),
+        csat=estimator, baseline_csat=known,
     )
+    if comparison.csat is not None:
+        cache.put(key, comparison.csat.baseline)
+    else:
+        comparison.csat = _stored_csat(replay)
     if write and report.figures is not None:
         folder = report.out_dir or recordings_dir(replay)
         if folder is not None:
             write_reports(comparison, call, replay, folder, figures=report.figures)
     return comparison
+
+
+def stored_report(replay: Replay) -> dict[str, Any]:
+    """The replay's report.json as written last ({} when there is none or it is unreadable)."""
+    folder = recordings_dir(replay)
+    path = folder / "report.json" if folder else None
+    if path is None or not path.exists():
+        return {}
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _stored_csat(replay: Replay) -> CsatPair | None:
+    """The caller-satisfaction estimate in the replay's report.json, if it has one."""
+    found = stored_report(replay).get("csat")
+    if not isinstance(found, dict):
+        return None
+    try:
+        return CsatPair.model_validate(found)
+    except ValueError:
+        return None

@@ -1,21 +1,37 @@
-"""Judges for ``llm_judge`` checks, built from the same LLM backends a replay uses.
+"""Judges for ``llm_judge`` checks and ``--csat``, built from the LLM backends a replay uses.
 
 :mod:`voicereplay.compare` evaluates checks but builds no model: this module turns a user's
 choice (``--judge-model``/``--judge-base-url``, or a check's own ``model``/``base_url``) into a
 :class:`~voicereplay.compare.judge.Judge` over a stage backend, with keys from the settings.
+
+:class:`CsatCache` keeps baseline caller-satisfaction estimates, so every replay of a call
+compared with ``--csat`` asks the judge about the (unchanging) baseline once: one JSON file per
+question under ``<artifacts>/csat/``, named by
+:meth:`~voicereplay.compare.csat.CsatEstimator.cache_key` (the judge model, the call's
+transcript as shown to it, the schema, seed and token limit). Only estimates with a score are
+kept; the replay's side is always estimated afresh (it is stored in its report.json).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from voicereplay.compare.judge import JUDGE_SEED, Judge, JudgeFor
+from voicereplay.compare.model import CsatEstimate
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError
 from voicereplay.simulate.stages import LLMS, ChatRequest, LanguageModel
 from voicereplay.snapshot import AgentSnapshot, ModelConfig
 
-__all__ = ["JUDGE_CONTEXT", "StageJudgeModel", "build_judge", "judge_factory"]
+__all__ = ["JUDGE_CONTEXT", "CsatCache", "StageJudgeModel", "build_judge", "judge_factory"]
+
+log = logging.getLogger(__name__)
 
 JUDGE_CONTEXT = 8192  # tokens of context for the embedded model (SmolLM2 was trained on 8k)
 
@@ -30,6 +46,7 @@ class StageJudgeModel:
     def __init__(self, llm: LanguageModel, *, name: str | None = None) -> None:
         self.llm = llm
         base_url = getattr(llm, "base_url", None)
+        self.base_url: str | None = base_url if isinstance(base_url, str) else None
         self.name = name or llm.model_name or (
             f"{llm.name} ({base_url})" if base_url else llm.name)
 
@@ -87,3 +104,42 @@ def judge_factory(snapshot: AgentSnapshot | None, settings: Settings | None) -> 
         return build_judge(model, base_url, api_key, snapshot, settings)
 
     return build
+
+
+class CsatCache:
+    """Baseline CSAT estimates by question (see the module docs), under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def get(self, key: str) -> CsatEstimate | None:
+        """The kept estimate (marked ``cached``), or None; an unreadable file is a miss."""
+        try:
+            text = self.path(key).read_text(encoding="utf-8")
+            estimate = CsatEstimate.model_validate_json(text)
+        except (OSError, ValidationError):
+            return None
+        if estimate.score is None:
+            return None
+        return estimate.model_copy(update={"cached": True})
+
+    def put(self, key: str, estimate: CsatEstimate) -> None:
+        """Keep ``estimate`` when it has a score. A cache that cannot be written is skipped:
+        the estimate is in the comparison either way."""
+        if estimate.score is None or estimate.cached:
+            return
+        data = estimate.model_copy(update={"cached": False}).model_dump_json()
+        tmp: str | None = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".csat-", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(data)
+            os.replace(tmp, self.path(key))
+        except OSError as exc:
+            log.info("baseline CSAT estimate not cached: %s", exc)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)

@@ -51,8 +51,11 @@ class ReportOptions(_Strict):
     out_dir: Path | None = Field(
         default=None, description="write reports here instead of beside the replay's audio")
     judge_model: str | None = Field(
-        default=None, description="LLM for llm_judge checks: local, a .gguf path or a name")
+        default=None, description="LLM for llm_judge checks and --csat: local, a .gguf path "
+                                  "or a name")
     judge_base_url: str | None = None
+    csat: bool = Field(default=False, description="estimate caller satisfaction (1–5) of the "
+                                                  "baseline and the replay with the judge model")
 
 
 class Secrets(BaseModel):
