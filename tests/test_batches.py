@@ -257,3 +257,27 @@ def test_call_rows_round_trip_through_json() -> None:
                   fidelity_score=0.9, fidelity_level="high")
     again = CallRow.from_json(json.loads(json.dumps(row.to_json())))
     assert again == row and not again.passed and again.delta("latency_p90") == -1.0
+
+
+def test_a_batch_with_csat_aggregates_caller_satisfaction(home: Path) -> None:
+    """A scripted judge on 127.0.0.1 scores a call that got check_status 4 and one that got a
+    refund nobody asked for 2 (the baseline, and the candidate's broken calls)."""
+    from tests.fakes.openai_chat import chat_app
+    from tests.fakes.scripted_llm import ScriptedLLM
+    from tests.fakes.server import serve
+
+    judge = ScriptedLLM({"[tool call] check_status": json.dumps({"reason": "got the date",
+                                                                 "score": 4}),
+                         "[tool call] issue_refund": json.dumps({"reason": "a refund nobody "
+                                                                 "asked for", "score": 2})},
+                        default="no idea")
+    with serve(chat_app(judge, [])) as server:
+        code, out, err = run("batch", "run", *ALL, *FAKES, *CANDIDATE, "--csat",
+                             "--judge-model", "judge", "--judge-base-url", f"{server.url}/v1",
+                             "--json")
+    assert code == 0, err
+    csat = next(m for m in json.loads(out)["aggregate"]["metrics"] if m["key"] == "csat")
+    assert (csat["baseline"]["mean"], csat["replay"]["median"]) == (2.0, 4.0)
+    assert {c["call_key"] for c in csat["improved"]} == keys(KINDS["good"] + KINDS["same"])
+    assert {c["call_key"] for c in csat["unchanged"]} == keys(KINDS["bad"])
+    assert csat["mean_delta"] == pytest.approx(8 / 6)
