@@ -93,3 +93,46 @@ def test_worker_processes_drain_a_batch_and_survive_a_killed_worker(
     assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["status"]["completed"] == 6
     store.close()
+
+
+def test_ctrl_c_stops_a_batch_run_and_the_same_command_finishes_it(
+        env: dict[str, str], workers: Workers, tmp_path: Path) -> None:
+    """The real command in its own process, with a slow LLM: SIGINT after the first call,
+    exit 130 with the resume hint; running it again replays only the calls not done."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    settings = Settings.from_env(env)
+    store_tagged_copies(settings)
+    args = [sys.executable, "-m", "voicereplay", "batch", "run", *ALL[:4], "--stt", "fake-stt",
+            "--tts", "fake-tts", "--caller-tts", "fake-tts", "--llm-backend", "slow-llm",
+            "--figures", "svg", "--concurrency", "1"]
+    store = Store.from_settings(settings)
+    proc = subprocess.Popen(args, env=workers.env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for("the first call to finish", lambda: any(
+            j.status == "COMPLETED" for j in store.jobs.list(kind="replay", limit=None)),
+            workers)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert "run the same command again to continue" in err.decode()
+    jobs = store.jobs.list(kind="replay", limit=None)
+    done_before = {j.id: j.replay_ids for j in jobs if j.status == "COMPLETED"}
+    assert 1 <= len(done_before) < 4
+    assert not any(j.status == "RUNNING" for j in jobs)  # handed back, not left to a lease
+
+    again = subprocess.run(args, env=workers.env, cwd=REPO, capture_output=True, timeout=300,
+                           check=False)
+    assert again.returncode == 0, again.stderr.decode()
+    assert f"{len(done_before)} of 4 calls already done" in again.stderr.decode()
+    for job_id, replay_ids in done_before.items():
+        assert store.jobs.get(job_id).replay_ids == replay_ids
+    assert sum(len(store.replays.list(call_id=c, limit=None)) for c in ALL[:4]) == 4
+    store.close()
