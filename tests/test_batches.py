@@ -281,3 +281,17 @@ def test_a_batch_with_csat_aggregates_caller_satisfaction(home: Path) -> None:
     assert {c["call_key"] for c in csat["improved"]} == keys(KINDS["good"] + KINDS["same"])
     assert {c["call_key"] for c in csat["unchanged"]} == keys(KINDS["bad"])
     assert csat["mean_delta"] == pytest.approx(8 / 6)
+
+
+@pytest.mark.models
+def test_a_batch_with_the_embedded_speech_models(home: Path) -> None:
+    """faster-whisper hears the caller, piper speaks, the LLM serves the recorded replies:
+    the aggregate has the replay's WER and high fidelity for every call."""
+    code, out, err = run("batch", "run", "batch-good-1", "batch-bad-1", "--model", "recorded",
+                         "--figures", "svg", "--json")
+    assert code == 0, err
+    agg = json.loads(out)["aggregate"]
+    assert agg["calls"] == 2 and agg["fidelity_levels"] == {"high": 2}
+    wer = next(m for m in agg["metrics"] if m["key"] == "wer")
+    assert wer["replay"]["count"] == 2 and wer["replay"]["mean"] < 0.35
+    assert agg["divergence_by_turn"] == {}  # the recorded replies never diverge
