@@ -168,6 +168,8 @@ def test_an_interrupted_batch_resumes_without_replaying_finished_calls(
         report = batch_report(store, store.batches.get(batch_id))
         assert report.status.completed == 6 and report.aggregate is not None
         assert report.aggregate.calls == 6
+    code, shown, err = run("jobs", "show", jobs[0].id)
+    assert code == 0 and ["batch", batch_id[:12]] in [ln.split() for ln in shown.splitlines()]
     code, out, err = run(*args)  # and once more: nothing left, nothing replayed
     assert "6 of 6 calls already done" in err
     with Store.from_settings(settings) as store:

@@ -104,6 +104,7 @@ def job_view(job: Job) -> RenderableType:
         ("error", f"{job.error_type}: {job.error}" if job.error else None),
         ("replays", " ".join(job.replay_ids) or None),
         ("rule", (job.trigger or {}).get("rule")),
+        ("batch", job.batch_id[:12] if job.batch_id else None),
         *_result_rows(job),
         ("key", job.idempotency_key),
     ]
