@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from voicereplay import knowledge
 from voicereplay.artifacts import Blob
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, NotStoredError, RecordingError, VoiceReplayError
@@ -186,6 +187,11 @@ def _prepare(
         outcome.snapshot_id = prepared.snapshot.id
     except VoiceReplayError as exc:
         outcome.warnings.append(f"no agent snapshot: {exc}")
+    # knowledge-base context: behind a URL (Retell), or in results of the snapshot's KB tools
+    call = provider.fetch_knowledge(call)
+    call = knowledge.from_tool_results(call, knowledge.tool_names(prepared.snapshot))
+    outcome.warnings.extend(call.warnings)
+    prepared.call = call
     if recordings and call.recordings:
         with store.artifacts.track() as written:
             try:
