@@ -35,7 +35,7 @@ from voicereplay.providers import retell_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
-from voicereplay.providers.retell_knowledge import knowledge_url, parse_retrieved
+from voicereplay.providers.retell_knowledge import knowledge_url, with_retrieved
 from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["RetellProvider"]
@@ -254,10 +254,7 @@ class RetellProvider(CallProvider):
                                  "imported without them")
         except VoiceReplayError as exc:
             return _warned(call, f"{what} could not be fetched: {exc}; imported without them")
-        contexts, note = parse_retrieved(text, call)
-        kept = [k for k in call.knowledge if k.source != "retell-url"]
-        warnings = [*call.warnings, *([note] if note else [])]
-        return call.model_copy(update={"knowledge": [*kept, *contexts], "warnings": warnings})
+        return with_retrieved(call, text)
 
     def _download_text(self, url: str, what: str) -> str:
         data = bytearray()

@@ -30,7 +30,7 @@ from voicereplay import knowledge
 from voicereplay.models import Call, KnowledgeContext, KnowledgeDocument
 from voicereplay.providers.retell_fields import call_body
 
-__all__ = ["knowledge_url", "parse_retrieved"]
+__all__ = ["knowledge_url", "parse_retrieved", "with_retrieved"]
 
 _CONTENT_KEYS = ("retrieved_contents", "contents", "chunks", "documents", "content",
                  "retrieved_content")
@@ -44,6 +44,15 @@ def knowledge_url(call: Call) -> str | None:
     body, _ = call_body(call.raw) if call.raw else ({}, "")
     url = body.get("knowledge_base_retrieved_contents_url") if isinstance(body, Mapping) else None
     return url if isinstance(url, str) and url.strip() else None
+
+
+def with_retrieved(call: Call, text: str) -> Call:
+    """``call`` with the contexts of a retrieved-contents file (replacing any it had), and the
+    note on how they were matched among its warnings."""
+    contexts, note = parse_retrieved(text, call)
+    kept = [k for k in call.knowledge if k.source != "retell-url"]
+    return call.model_copy(update={"knowledge": [*kept, *contexts],
+                                   "warnings": [*call.warnings, *([note] if note else [])]})
 
 
 def parse_retrieved(text: str, call: Call) -> tuple[list[KnowledgeContext], str | None]:
