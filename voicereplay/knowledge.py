@@ -27,7 +27,7 @@ from voicereplay.models import Call, KnowledgeContext, KnowledgeDocument, Turn
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.turns import AgentReply
 
-__all__ = ["TOOL_KINDS", "documents", "for_reply", "from_tool_results", "message",
+__all__ = ["TOOL_KINDS", "by_turn", "documents", "for_reply", "from_tool_results", "message",
            "next_agent_turn", "persists", "tool_names", "tool_query"]
 
 TOOL_KINDS = frozenset({"query"})  # snapshot tool kinds that search a knowledge base (Vapi)
@@ -49,6 +49,14 @@ def for_reply(call: Call, reply: AgentReply | None) -> list[KnowledgeContext]:
         return []
     indices = set(reply.indices)
     return [k for k in call.knowledge if k.turn is not None and k.turn in indices]
+
+
+def by_turn(contexts: Iterable[KnowledgeContext]) -> dict[int | None, list[KnowledgeContext]]:
+    """Contexts grouped by the turn they informed (``None``: not matched to a turn)."""
+    grouped: dict[int | None, list[KnowledgeContext]] = {}
+    for context in contexts:
+        grouped.setdefault(context.turn, []).append(context)
+    return grouped
 
 
 def persists(context: KnowledgeContext) -> bool:
