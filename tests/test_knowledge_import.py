@@ -6,17 +6,19 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes import retell_samples, vapi_samples
-from tests.fakes.retell_api import FakeRetellAPI
+from tests.fakes.retell_api import FakeRetellAPI, make_retell_app
 from tests.fakes.server import RunningServer, serve
 from voicereplay import knowledge
 from voicereplay.config import Settings
 from voicereplay.models import Call
 from voicereplay.pipeline import import_calls
+from voicereplay.providers.files import FilesProvider
 from voicereplay.providers.retell import RetellProvider
 from voicereplay.providers.retell_knowledge import parse_retrieved
 from voicereplay.providers.retell_payload import parse_call as parse_retell
@@ -24,6 +26,9 @@ from voicereplay.providers.vapi_payload import build_snapshot
 from voicereplay.providers.vapi_payload import parse_call as parse_vapi
 from voicereplay.store import Store
 
+KNOWLEDGE = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
+VAPI_KB_CALL = "8a626c8c-dff0-53d9-823e-cb2351ec20ef"  # fixtures/knowledge/vapi-knowledge.json
+RETELL_KB_CALL = "call_b6e5933b6101c8a760c7a6c46acc"  # fixtures/knowledge/retell-knowledge.json
 T0 = vapi_samples.T0
 POLICY = "Orders ship within 2 business days. Tracking is emailed when the parcel leaves."
 KB_MESSAGE = {
@@ -205,3 +210,40 @@ def test_an_expired_retrieved_contents_url_is_a_warning_not_a_failure(
     assert stored.knowledge == []
     [warning] = stored.warnings
     assert "HTTP 404" in warning and "expired" in warning and warning in outcome.warnings
+
+
+# -- the bundled knowledge fixtures ---------------------------------------------------------------
+def _summary(call: Call) -> list[tuple[str, str, str | None, str]]:
+    return [(k.source, call.turns[k.turn].text[:24] if k.turn is not None else "-", k.query,
+             k.content[:32]) for k in call.knowledge]
+
+
+def test_the_knowledge_fixtures_import_with_a_context_per_informed_turn() -> None:
+    store = Store.from_settings(Settings.from_env())
+    with FilesProvider(KNOWLEDGE) as source:
+        outcomes = import_calls(store, source, recordings=False)
+    assert [(o.status, o.warnings) for o in outcomes] == [("created", [])] * 2
+    assert _summary(store.get_call(VAPI_KB_CALL)) == [
+        ("vapi-message", "Yes, you can. Used tents", "return a used tent after three weeks",
+         "Returns: unused gear can be retu"),
+        ("vapi-tool", "Once the tent reaches ou", "refund processing time",
+         "Refunds go back to the original "),
+    ]
+    retell = store.get_call(RETELL_KB_CALL, "retell")
+    assert _summary(retell) == [
+        ("retell-url", "We do. Saturday walk-ins", None, "Saturday walk-in hours are 9 AM "),
+        ("retell-url", "Yes, please bring proof ", None, "New patients must bring proof of"),
+    ]
+    assert [d.score for d in retell.knowledge[0].documents] == [0.91, 0.74]
+
+
+def test_the_retell_fixture_over_http_gets_what_the_exported_folder_has() -> None:
+    with FilesProvider(KNOWLEDGE) as files:
+        exported = files.fetch_knowledge(files.get_call(RETELL_KB_CALL))
+    with serve(make_retell_app([KNOWLEDGE])) as server, \
+            RetellProvider("test-retell-key", server.url) as provider:
+        store = Store.from_settings(Settings.from_env())
+        [outcome] = import_calls(store, provider, [RETELL_KB_CALL], recordings=False)
+    assert outcome.ok and outcome.warnings == []
+    fetched = store.get_call(RETELL_KB_CALL, "retell")
+    assert fetched.knowledge == exported.knowledge and len(fetched.knowledge) == 2

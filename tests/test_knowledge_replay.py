@@ -16,12 +16,17 @@ import pytest
 
 from tests.fakes.scripted_llm import Reply, ScriptedLLM, tool_call
 from tests.test_replay_engine import DEMO, RECORDINGS, FakeSTT, ToneTTS
+from tests.web_demo import FAKES
+from voicereplay import pipeline
+from voicereplay.config import Settings
 from voicereplay.models import Call, KnowledgeContext, KnowledgeDocument, Replay
+from voicereplay.pipeline import CallRef, ReplayRequest
 from voicereplay.providers.vapi_payload import build_snapshot, parse_call
 from voicereplay.simulate.replay import ReplayEngine
 from voicereplay.simulate.stages import ChatRequest
 from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot
+from voicereplay.store import Store
 
 RETURNS = "Headphones can be returned within 30 days with the original receipt."
 SHIPPING = "Orders ship in 2 business days; tracking is emailed when they leave."
@@ -160,3 +165,29 @@ def test_turn_mode_does_not_repeat_a_tool_result_the_history_holds(
     # turn 11: the history has the tool result itself, and no second copy
     assert not [m for m in by_turn[4].messages if m["role"] == "system"
                 and "Knowledge base" in str(m["content"])]
+
+
+def test_the_bundled_vapi_knowledge_call_replays_with_what_its_agent_retrieved(
+        tmp_path: Path) -> None:
+    """fixtures/knowledge/vapi-knowledge.json through the pipeline with the fake backends: the
+    knowledge-base message and the ``store-docs`` result reach the replayed LLM at their
+    replies, and the replay says so."""
+    settings = Settings.for_home(tmp_path / "home")
+    store = Store.from_settings(settings)
+    folder = DEMO.parent / "knowledge"
+    request = ReplayRequest(call=CallRef(call_id="8a626c8c-dff0-53d9-823e-cb2351ec20ef",
+                                         directory=folder), **FAKES)
+    [result] = pipeline.run_call(store, request, settings=settings)
+    served = [t for t in result.replay.turns if t.knowledge]
+    assert [(t.role, [k.source for k in t.knowledge]) for t in served] == [
+        ("agent", ["vapi-message"]), ("agent", ["vapi-tool"])]
+    first, second = served
+    assert first.llm_request is not None and second.llm_request is not None
+    messages = first.llm_request["messages"]
+    assert messages[-1]["role"] == "system" and messages[-1]["content"].startswith(
+        "Returns: unused gear can be returned within 30 days")
+    assert messages[-2]["role"] == "user"
+    later = second.llm_request["messages"]
+    assert later[-1]["content"].startswith(
+        "Knowledge base results for 'refund processing time':\nRefunds go back")
+    assert sum("Returns: unused gear" in str(m["content"]) for m in later) == 1
