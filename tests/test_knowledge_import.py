@@ -24,6 +24,7 @@ from voicereplay.providers.retell_knowledge import parse_retrieved
 from voicereplay.providers.retell_payload import parse_call as parse_retell
 from voicereplay.providers.vapi_payload import build_snapshot
 from voicereplay.providers.vapi_payload import parse_call as parse_vapi
+from voicereplay.providers.webhook import WebhookSource
 from voicereplay.store import Store
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "fixtures" / "knowledge"
@@ -247,3 +248,15 @@ def test_the_retell_fixture_over_http_gets_what_the_exported_folder_has() -> Non
     assert outcome.ok and outcome.warnings == []
     fetched = store.get_call(RETELL_KB_CALL, "retell")
     assert fetched.knowledge == exported.knowledge and len(fetched.knowledge) == 2
+
+
+def test_a_retell_webhook_call_gets_its_contents_without_a_key(
+        retell_api: tuple[FakeRetellAPI, RunningServer]) -> None:
+    app, server = retell_api
+    app.add_call(retell_body(), knowledge=json.dumps(RETRIEVED).encode())
+    served = RetellProvider("test-retell-key", server.url).http.get_json(
+        "/v2/get-call/call_kb1", what="the call")  # the URL as the fake API rewrote it
+    call = parse_retell({"event": "call_analyzed", "call": served})
+    with WebhookSource(call, RetellProvider(None, server.url)) as source:
+        fetched = source.fetch_knowledge(call)
+    assert [k.turn for k in fetched.knowledge] == [2, 10] and fetched.warnings == []
