@@ -260,3 +260,20 @@ def test_a_retell_webhook_call_gets_its_contents_without_a_key(
     with WebhookSource(call, RetellProvider(None, server.url)) as source:
         fetched = source.fetch_knowledge(call)
     assert [k.turn for k in fetched.knowledge] == [2, 10] and fetched.warnings == []
+
+
+def test_a_reimport_after_the_url_expired_keeps_the_contents_it_had(
+        retell_api: tuple[FakeRetellAPI, RunningServer]) -> None:
+    app, server = retell_api
+    app.add_call(retell_body(), agent=retell_samples.sample_agent(),
+                 llm=retell_samples.sample_llm(), knowledge=json.dumps(RETRIEVED).encode())
+    store = Store.from_settings(Settings.from_env())
+    with RetellProvider("test-retell-key", server.url, max_retries=0) as provider:
+        import_calls(store, provider, ["call_kb1"], recordings=False)
+        first = store.get_call("call_kb1", "retell").knowledge
+        del app.knowledge["call_kb1"]  # a day later: the URL answers 404
+        [outcome] = import_calls(store, provider, ["call_kb1"], recordings=False)
+    stored = store.get_call("call_kb1", "retell")
+    assert len(first) == 2 and stored.knowledge == first
+    assert "HTTP 404" in stored.warnings[0] and "kept the 2" in stored.warnings[1]
+    assert outcome.ok and outcome.warnings == stored.warnings

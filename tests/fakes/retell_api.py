@@ -257,19 +257,18 @@ class FakeRetellAPI:
         return JSONResponse(found)
 
     async def _recording(self, request: Request) -> Response:
-        data = self.recordings.get(request.path_params["name"])
-        if data is None:
-            return Response(b"<Error>NoSuchKey</Error>", status_code=404,
-                            media_type="application/xml")
-        return Response(data, media_type="audio/wav")
-
+        return _cdn_file(self.recordings.get(request.path_params["name"]), "audio/wav")
 
     async def _knowledge(self, request: Request) -> Response:
-        data = self.knowledge.get(request.path_params["call_id"])
-        if data is None:
-            return Response(b"<Error>AccessDenied</Error>", status_code=404,
-                            media_type="application/xml")
-        return Response(data, media_type="text/plain")
+        return _cdn_file(self.knowledge.get(request.path_params["call_id"]), "text/plain")
+
+
+def _cdn_file(data: bytes | None, media_type: str) -> Response:
+    """A file as Retell's CDN serves it: 404 with an S3-style error body when there is none."""
+    if data is None:
+        return Response(b"<Error>NoSuchKey</Error>", status_code=404,
+                        media_type="application/xml")
+    return Response(data, media_type=media_type)
 
 
 def make_retell_app(directories: list[Path], *, api_key: str = "test-retell-key") -> FakeRetellAPI:
