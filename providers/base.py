@@ -61,6 +61,15 @@ class CallProvider(ABC):
             update={"path": str(blob.path), "sha256": blob.sha256, "size": blob.size}
         )
 
+    def fetch_knowledge(self, call: Call) -> Call:
+        """``call`` with the knowledge-base contexts that live behind a URL (Retell), fetched.
+
+        Never raises for the download itself: a URL that has expired or fails is a warning in
+        ``call.warnings``, and the call is imported without those contexts. Providers whose
+        payload holds the contexts inline return ``call`` unchanged.
+        """
+        return call
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

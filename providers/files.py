@@ -10,6 +10,9 @@ The layout (the one ``fixtures/`` uses)::
     DIR/<stem>.assistant.json       Vapi GET /assistant/{id} body, when the call has none inline
     DIR/<stem>.agent.json           Retell GET /get-agent body
     DIR/<stem>.llm.json             Retell GET /get-retell-llm body
+    DIR/<stem>.knowledge.json       Retell: the file behind the call's
+                                    knowledge_base_retrieved_contents_url (the contents its
+                                    knowledge base retrieved; see retell_knowledge)
 
 A call whose JSON names its recordings by a relative name or a ``file://`` URL (an export with
 the recordings downloaded beside it: ``"stereoRecordingUrl": "stereo.wav"``,
@@ -47,11 +50,12 @@ from voicereplay.providers import retell_payload, vapi_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.fields import MAX_DEPTH, check_depth
 from voicereplay.providers.registry import register
+from voicereplay.providers.retell_knowledge import knowledge_url, with_retrieved
 from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["CallFile", "FilesProvider", "detect", "local_reference", "read_json", "scan"]
 
-SIDECARS = ("assistant", "agent", "llm")
+SIDECARS = ("assistant", "agent", "llm", "knowledge")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a")
 log = logging.getLogger(__name__)
 
@@ -271,6 +275,24 @@ class FilesProvider(CallProvider):
             assistant = vapi_payload.embedded_assistant(call.raw) or side.get("assistant")
             return vapi_payload.build_snapshot(call, assistant)
         return retell_payload.build_snapshot(call, side.get("agent"), side.get("llm"))
+
+    def fetch_knowledge(self, call: Call) -> Call:
+        """A Retell call's retrieved knowledge-base contents, from ``<stem>.knowledge.json``."""
+        if call.provider != "retell" or knowledge_url(call) is None:
+            return call
+        file = self._file_for(call.call_id)
+        path = file.sidecars.get("knowledge")
+        if path is None:
+            warning = (f"{file.path.name} names knowledge-base contents at a URL, which an "
+                       f"exported folder holds as {file.stem}.knowledge.json; there is none, so "
+                       "the call is imported without them")
+            return call.model_copy(update={"warnings": [*call.warnings, warning]})
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            warning = f"{path.name} cannot be read ({exc}); imported without it"
+            return call.model_copy(update={"warnings": [*call.warnings, warning]})
+        return with_retrieved(call, text)
 
     def open_recording(
         self, call: Call, recording: Recording

@@ -7,8 +7,9 @@
     snapshot = provider.get_snapshot(call)      # GET /get-agent + /get-retell-llm at the versions
 
 Retries and error translation live in :class:`~voicereplay.providers.http.ProviderHTTP`.
-Recordings sit on Retell's public CDN. They are fetched by a second client that sends no API
-key, so the key never goes to another host.
+Recordings sit on Retell's public CDN, and so does the file of knowledge-base contents a call
+retrieved (``knowledge_base_retrieved_contents_url``, read by :mod:`.retell_knowledge`). Both
+are fetched without the API key, so the key never goes to another host.
 """
 
 from __future__ import annotations
@@ -22,12 +23,19 @@ from typing import Any
 import httpx
 
 from voicereplay.config import Settings
-from voicereplay.errors import AuthError, NotFoundError, PayloadError, RecordingError
+from voicereplay.errors import (
+    AuthError,
+    NotFoundError,
+    PayloadError,
+    RecordingError,
+    VoiceReplayError,
+)
 from voicereplay.models import Call, Recording
 from voicereplay.providers import retell_payload
 from voicereplay.providers.base import CallProvider
 from voicereplay.providers.http import ProviderHTTP, path_segment
 from voicereplay.providers.registry import register
+from voicereplay.providers.retell_knowledge import knowledge_url, with_retrieved
 from voicereplay.snapshot import AgentSnapshot
 
 __all__ = ["RetellProvider"]
@@ -35,6 +43,7 @@ __all__ = ["RetellProvider"]
 DEFAULT_BASE_URL = "https://api.retellai.com"
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_KNOWLEDGE_BYTES = 8 << 20  # a retrieved-contents file larger than this is not read
 _TRANSCRIPT_KEYS = ("transcript_with_tool_calls", "transcript_object", "transcript")
 
 
@@ -230,6 +239,33 @@ class RetellProvider(CallProvider):
                 status=exc.status,
             ) from exc
 
+    # -- knowledge base ---------------------------------------------------------------------
+    def fetch_knowledge(self, call: Call) -> Call:
+        """``call`` with the contexts of its ``knowledge_base_retrieved_contents_url``."""
+        url = knowledge_url(call)
+        if url is None:
+            return call
+        what = f"the knowledge-base contents of call {call.call_id}"
+        try:
+            text = self._download_text(url, what)
+        except (AuthError, NotFoundError) as exc:
+            return _warned(call, f"{what} were refused (HTTP {exc.status}); the URL may have "
+                                 "expired (after 24 h), so get the call again for a fresh one; "
+                                 "imported without them")
+        except VoiceReplayError as exc:
+            return _warned(call, f"{what} could not be fetched: {exc}; imported without them")
+        return with_retrieved(call, text)
+
+    def _download_text(self, url: str, what: str) -> str:
+        data = bytearray()
+        with self.http.stream(url, what=what, authorize=False) as chunks:
+            for chunk in chunks:
+                data += chunk
+                if len(data) > MAX_KNOWLEDGE_BYTES:
+                    raise PayloadError(f"{what} are larger than "
+                                       f"{MAX_KNOWLEDGE_BYTES >> 20} MB", source="Retell")
+        return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
     # -- webhooks ---------------------------------------------------------------------------
     def parse_webhook(self, body: bytes | str | Mapping[str, Any]) -> Call:
         """The call in a Retell webhook body (``{"event": …, "call": {…}}``); no signature check."""
@@ -249,6 +285,10 @@ def parse_webhook(body: bytes | str | Mapping[str, Any]) -> Call:
         raise PayloadError("expected a webhook body {\"event\": …, \"call\": {…}}", source=source)
     event = payload["event"]
     return retell_payload.parse_call(payload, source=f"{source} {event}")
+
+
+def _warned(call: Call, warning: str) -> Call:
+    return call.model_copy(update={"warnings": [*call.warnings, warning]})
 
 
 def _page_items(page: Any, what: str) -> list[dict[str, Any]]:

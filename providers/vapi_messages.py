@@ -11,7 +11,11 @@ Handles the drift seen in real payloads:
 * tool-call ``arguments`` arrive as a JSON string or as an object; text that is not a JSON object
   is kept in ``raw_arguments``;
 * legacy 2024-03 ``function_call`` messages;
-* calls with no messages at all but a ``transcript`` text (``AI: …`` / ``User: …`` lines).
+* calls with no messages at all but a ``transcript`` text (``AI: …`` / ``User: …`` lines);
+* ``knowledge-base`` messages (retrieved knowledge-base content; Vapi's schema does not type
+  them, so the text is read from ``message``/``content`` and documents from ``documents`` or
+  ``results``, as a custom knowledge base answers ``{documents: [{content, similarity, uuid}]}``):
+  each becomes a :class:`~voicereplay.models.KnowledgeContext` of the next agent turn.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from voicereplay.models import Role, ToolCall, ToolResult, Turn
+from voicereplay import knowledge
+from voicereplay.models import KnowledgeContext, Role, ToolCall, ToolResult, Turn
 from voicereplay.providers.fields import Obj
 
-__all__ = ["parse_messages", "parse_transcript"]
+__all__ = ["parse_conversation", "parse_messages", "parse_transcript"]
 
 _AGENT_ROLES = {"bot", "assistant"}
+_KNOWLEDGE_ROLES = {"knowledge-base", "knowledge_base", "knowledgeBase"}
 
 
 @dataclass
@@ -42,6 +48,13 @@ def parse_messages(
     messages: list[Obj], *, call_start_ms: float | None, squad: bool
 ) -> list[Turn]:
     """Turns in the order they happened; ``call_start_ms`` defaults to the earliest ``time``."""
+    return parse_conversation(messages, call_start_ms=call_start_ms, squad=squad)[0]
+
+
+def parse_conversation(
+    messages: list[Obj], *, call_start_ms: float | None, squad: bool
+) -> tuple[list[Turn], list[KnowledgeContext]]:
+    """Turns in the order they happened, and the knowledge-base contexts between them."""
     entries = [_entry(message) for message in messages]
     times = [e.time_ms for e in entries if e.time_ms is not None]
     start_ms = call_start_ms if call_start_ms is not None else (min(times) if times else None)
@@ -55,13 +68,36 @@ def parse_messages(
     ordered = [e for _, e in sorted(zip(keys, entries, strict=True), key=lambda p: p[0])]
 
     turns: list[Turn] = []
+    contexts: list[KnowledgeContext] = []
+    pending: list[KnowledgeContext] = []  # waiting for the agent turn they informed
     for entry in ordered:
+        start, end = _span(entry, start_ms)
+        if entry.role in _KNOWLEDGE_ROLES:
+            context = _knowledge(entry.message, start)
+            if context is not None:
+                pending.append(context)
+            continue
         turn = _turn(entry, len(turns), squad=squad)
         if turn is None:
             continue
-        start, end = _span(entry, start_ms)
+        if turn.role == "agent" and pending:
+            contexts.extend(c.model_copy(update={"turn": len(turns)}) for c in pending)
+            pending = []
         turns.append(turn.model_copy(update={"start": start, "end": end}))
-    return turns
+    return turns, [*contexts, *pending]
+
+
+def _knowledge(message: Obj, at: float | None) -> KnowledgeContext | None:
+    """A ``knowledge-base`` message as a context (None: it holds no content)."""
+    items = message.data.get("documents")
+    if not isinstance(items, list):
+        items = message.data.get("results")
+    found = knowledge.documents(items if isinstance(items, list) else [])
+    text = _text(message)
+    if not text.strip() and not found:
+        return None
+    return KnowledgeContext(at=at, source="vapi-message", query=message.string("query"),
+                            documents=found, text=text)
 
 
 def _entry(message: Obj) -> _Entry:

@@ -21,12 +21,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from voicereplay import knowledge
 from voicereplay.models import (
     Analysis,
     Call,
     CallType,
     Cost,
     CostItem,
+    KnowledgeContext,
     ProviderMetrics,
     Recording,
     RecordingKind,
@@ -35,7 +37,7 @@ from voicereplay.models import (
 )
 from voicereplay.providers.fields import Obj, check_depth, to_epoch_ms
 from voicereplay.providers.vapi_fields import call_object
-from voicereplay.providers.vapi_messages import parse_messages, parse_transcript
+from voicereplay.providers.vapi_messages import parse_conversation, parse_transcript
 from voicereplay.providers.vapi_snapshot import (
     build_snapshot,
     embedded_assistant,
@@ -46,6 +48,7 @@ __all__ = [
     "build_snapshot",
     "embedded_assistant",
     "is_vapi",
+    "knowledge_tools",
     "parse_call",
     "referenced_tool_ids",
 ]
@@ -113,9 +116,10 @@ def parse_call(payload: Mapping[str, Any], *, source: str | None = None) -> Call
     assistant = call.section("assistant")
     squad = bool(call.data.get("squadId") or call.data.get("squad"))
     call_type = call.string("type")
+    turns, contexts = _turns(call, artifact, started, squad=squad)
 
     try:
-        return Call(
+        parsed = Call(
             provider="vapi",
             call_id=call_id,
             type=CALL_TYPES.get(call_type or "", "unknown"),
@@ -131,28 +135,46 @@ def parse_call(payload: Mapping[str, Any], *, source: str | None = None) -> Call
                 call.ident("assistantId") or assistant.ident("id") or call.ident("squadId")
             ),
             agent_version=call.ident("assistantVersion"),
-            turns=_turns(call, artifact, started, squad=squad),
+            turns=turns,
             provider_metrics=_metrics(artifact),
             recordings=_recordings(call, artifact),
+            knowledge=contexts,
             metadata=call.mapping("metadata"),
             raw=dict(payload),
         )
     except ValidationError as exc:  # a value our checks let through but the model refused
         call.invalid(exc)
+    return knowledge.from_tool_results(parsed, knowledge_tools(embedded_assistant(payload)))
+
+
+def knowledge_tools(assistant: Mapping[str, Any] | None) -> set[str]:
+    """The names of an assistant's knowledge-base tools (``model.tools`` of type ``query``)."""
+    model = assistant.get("model") if isinstance(assistant, Mapping) else None
+    tools = model.get("tools") if isinstance(model, Mapping) else None
+    names: set[str] = set()
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, Mapping) or tool.get("type") != "query":
+            continue
+        function = tool.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
+        if isinstance(name, str) and name:
+            names.add(name)
+    return names
 
 
 def _is_assistant(obj: Mapping[str, Any]) -> bool:
     return not _CALL_KEYS.intersection(obj) and bool(_ASSISTANT_KEYS.intersection(obj))
 
 
-def _turns(call: Obj, artifact: Obj, started: datetime | None, *, squad: bool) -> list[Turn]:
+def _turns(call: Obj, artifact: Obj, started: datetime | None, *,
+           squad: bool) -> tuple[list[Turn], list[KnowledgeContext]]:
     holder = artifact if artifact.array("messages") else call
     messages = holder.objects("messages")
     if messages:
         start_ms = to_epoch_ms(started) if started is not None else None
-        return parse_messages(messages, call_start_ms=start_ms, squad=squad)
+        return parse_conversation(messages, call_start_ms=start_ms, squad=squad)
     transcript = artifact.string("transcript") or call.string("transcript")
-    return parse_transcript(transcript) if transcript else []
+    return (parse_transcript(transcript) if transcript else []), []
 
 
 _RECORDING_SOURCES: tuple[tuple[RecordingKind, tuple[str, ...]], ...] = (

@@ -11,7 +11,9 @@ stores it, its agent snapshot and its recordings:
   are used while they work), without the API key; when one fails the provider API is asked
   (Vapi's ``/call/{id}/recording``), which needs a key;
 - the snapshot is the resolved assistant inline in a Vapi report, else the provider's API
-  (Retell webhooks carry only the agent id and version).
+  (Retell webhooks carry only the agent id and version);
+- knowledge-base contents behind a URL (Retell) are fetched as the provider's client does,
+  without the API key.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class WebhookSource(CallProvider):
 
     def get_snapshot(self, call: Call) -> AgentSnapshot:
         return self.api.get_snapshot(call)
+
+    def fetch_knowledge(self, call: Call) -> Call:
+        return self.api.fetch_knowledge(call)
 
     def open_recording(self, call: Call, recording: Recording
                        ) -> AbstractContextManager[Iterator[bytes]]:

@@ -44,9 +44,9 @@ FACES = ("voicereplay.cli", "voicereplay.web", "voicereplay.jobs")
 PIPELINE = ("voicereplay.pipeline",)
 ENGINES = ("voicereplay.simulate", "voicereplay.providers", "voicereplay.store")
 ANALYSIS = ("voicereplay.compare",)
-CORE_MODULES = ("artifacts.py", "audio.py", "checks.py", "config.py", "errors.py", "models.py",
-                "recording_check.py", "registry.py", "render.py", "retry.py", "scenario.py",
-                "snapshot.py", "turns.py", "signatures.py", "yaml_files.py")
+CORE_MODULES = ("artifacts.py", "audio.py", "checks.py", "config.py", "errors.py", "knowledge.py",
+                "models.py", "recording_check.py", "registry.py", "render.py", "retry.py",
+                "scenario.py", "snapshot.py", "turns.py", "signatures.py", "yaml_files.py")
 
 
 def test_every_floor_imports_only_downwards() -> None:

@@ -20,8 +20,8 @@ from voicereplay.pipeline.replaying import ReplayOptions, replay_call
 from voicereplay.store import Store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SIDECARS = (".agent.json", ".assistant.json", ".llm.json")
-BUNDLED = sorted(p for folder in ("demo", "vapi", "retell")
+SIDECARS = (".agent.json", ".assistant.json", ".llm.json", ".knowledge.json")
+BUNDLED = sorted(p for folder in ("demo", "vapi", "retell", "knowledge")
                  for p in (FIXTURES / folder).glob("*.json")
                  if not p.name.endswith(SIDECARS))
 
@@ -36,8 +36,8 @@ def _import(path: Path) -> tuple[Store, Call]:
 
 
 def test_every_bundled_call_is_covered() -> None:
-    assert {p.parent.name for p in BUNDLED} == {"demo", "vapi", "retell"}
-    assert len(BUNDLED) >= 6
+    assert {p.parent.name for p in BUNDLED} == {"demo", "vapi", "retell", "knowledge"}
+    assert len(BUNDLED) >= 8
 
 
 @pytest.mark.models

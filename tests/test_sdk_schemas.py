@@ -73,6 +73,16 @@ def _retell_webhook(body: Any) -> object:
     return RETELL_CALL(body["call"])
 
 
+def _retell_retrieved(body: Any) -> object:
+    """The file behind ``knowledge_base_retrieved_contents_url``: Retell publishes no model for
+    it, so this checks the layout voicereplay reads (``providers/retell_knowledge.py``)."""
+    assert isinstance(body, list) and body
+    for entry in body:
+        assert isinstance(entry["response_id"], int) and entry["retrieved_contents"]
+        assert all(isinstance(c["content"], str) for c in entry["retrieved_contents"])
+    return body
+
+
 # Each fixture file, and the SDK model its shape claims to be.
 CURRENT: dict[str, Callable[[Any], object]] = {
     "demo/demo-refund.json": VAPI_CALL,
@@ -85,6 +95,11 @@ CURRENT: dict[str, Callable[[Any], object]] = {
     "retell/retell-webhook-call-analyzed.json": _retell_webhook,
     "retell/retell-webhook-call-analyzed.agent.json": RETELL_AGENT,
     "retell/retell-webhook-call-analyzed.llm.json": RETELL_LLM,
+    "knowledge/vapi-knowledge.json": VAPI_CALL,
+    "knowledge/retell-knowledge.json": RETELL_CALL,
+    "knowledge/retell-knowledge.agent.json": RETELL_AGENT,
+    "knowledge/retell-knowledge.llm.json": RETELL_LLM,
+    "knowledge/retell-knowledge.knowledge.json": _retell_retrieved,
 }
 # Fixtures that keep a real older shape on purpose, the reason, and the current model they fail.
 LEGACY: dict[str, tuple[str, Callable[[Any], object]]] = {

@@ -28,6 +28,9 @@ __all__ = [
     "CallType",
     "Cost",
     "CostItem",
+    "KnowledgeContext",
+    "KnowledgeDocument",
+    "KnowledgeSource",
     "ProviderMetrics",
     "ProviderName",
     "Recording",
@@ -46,6 +49,7 @@ ProviderName = Literal["vapi", "retell"]
 CallType = Literal["inbound", "outbound", "web", "unknown"]
 Role = Literal["agent", "user", "tool_call", "tool_result", "system"]
 RecordingKind = Literal["mixed", "stereo", "customer", "agent"]
+KnowledgeSource = Literal["vapi-message", "vapi-tool", "retell-url"]
 RECORDING_KINDS: tuple[RecordingKind, ...] = ("stereo", "customer", "agent", "mixed")
 
 
@@ -96,6 +100,39 @@ class Turn(_Model):
         if self.start is None or self.end is None:
             return None
         return max(0.0, self.end - self.start)
+
+
+class KnowledgeDocument(_Model):
+    """One retrieved piece of a knowledge base, as the provider recorded it."""
+
+    content: str
+    score: float | None = Field(default=None, description="the retriever's similarity score")
+    id: str | None = Field(default=None, description="the document/chunk id, when recorded")
+
+
+class KnowledgeContext(_Model):
+    """Knowledge-base content retrieved for one agent turn: what the model saw besides the talk.
+
+    ``turn`` is the index (in ``Call.turns``) of the agent turn the retrieval informed — the
+    first agent turn after it — or None when it could not be placed (see ``voicereplay.
+    knowledge``). A replay serves it to the agent before that turn's reply.
+    """
+
+    turn: int | None = Field(default=None, description="index in Call.turns of the agent turn")
+    at: float | None = Field(default=None, description="seconds from call start, if recorded")
+    source: KnowledgeSource
+    query: str | None = Field(default=None, description="what was searched for, if recorded")
+    documents: list[KnowledgeDocument] = Field(default_factory=list)
+    text: str = Field(default="", description="the content as the model got it, when the "
+                                               "provider recorded it as one text")
+    tool_call_id: str | None = Field(default=None, description="vapi-tool: the tool call")
+
+    @property
+    def content(self) -> str:
+        """The retrieved text: the recorded text, else the documents one per paragraph."""
+        if self.text.strip():
+            return self.text.strip()
+        return "\n\n".join(d.content.strip() for d in self.documents if d.content.strip())
 
 
 class CostItem(_Model):
@@ -174,6 +211,11 @@ class Call(_Model):
     turns: list[Turn] = Field(default_factory=list)
     provider_metrics: ProviderMetrics = Field(default_factory=ProviderMetrics)
     recordings: list[Recording] = Field(default_factory=list)
+    knowledge: list[KnowledgeContext] = Field(
+        default_factory=list, description="knowledge-base content retrieved per agent turn")
+    warnings: list[str] = Field(
+        default_factory=list, description="what could not be imported with the call, e.g. "
+                                          "knowledge-base contents behind an expired URL")
     metadata: dict[str, Any] = Field(default_factory=dict)
     raw: dict[str, Any] = Field(default_factory=dict, description="the payload, verbatim")
 
@@ -268,6 +310,9 @@ class ReplayTurn(Turn):
         default=None, description="agent/tool-call turns: prompt tokens of the LLM request")
     completion_tokens: int | None = Field(
         default=None, description="agent/tool-call turns: completion tokens of the LLM reply")
+    knowledge: list[KnowledgeContext] = Field(
+        default_factory=list, description="the baseline's knowledge-base context served to the "
+                                          "LLM before this turn (on a reply's first turn)")
 
 
 class Replay(_Model):

@@ -12,7 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from voicereplay.models import Call, Replay, Turn
+from voicereplay import knowledge
+from voicereplay.models import Call, KnowledgeContext, Replay, Turn
 from voicereplay.snapshot import AgentSnapshot, FieldChange
 
 __all__ = [
@@ -102,6 +103,17 @@ def _turn_text(turn: Turn) -> Text:
     return text
 
 
+def _knowledge_text(context: KnowledgeContext, width: int = 100) -> Text:
+    """One line for a knowledge-base context: its source, query and the start of its text."""
+    content = " ".join(context.content.split())
+    text = Text(f"knowledge base ({context.source}", style="bold green")
+    if context.query:
+        text.append(f", query {context.query!r}", style="green")
+    text.append("): ", style="bold green")
+    text.append(content if len(content) <= width else content[:width - 1] + "…")
+    return text
+
+
 def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
     """Header, turns (times, speakers, tool calls) and recordings of one call."""
     head = Table.grid(padding=(0, 2))
@@ -130,7 +142,11 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
     turns.add_column("end", justify="right", width=7)
     turns.add_column("who", width=12)
     turns.add_column("text", ratio=1)
+    kb = knowledge.by_turn(call.knowledge)
     for index, turn in enumerate(call.turns, 1):
+        for context in kb.get(index - 1, []):
+            add_row(turns, "", _secs(context.at), "", Text("retrieved", style="green"),
+                    _knowledge_text(context))
         who = turn.role if not turn.speaker else f"{turn.role} ({turn.speaker})"
         body = _turn_text(turn)
         if turn.role == "system" and len(turn.text) > 120:
@@ -138,7 +154,12 @@ def call_view(call: Call, snapshot_id: str | None = None) -> RenderableType:
         add_row(turns, str(index), _secs(turn.start), _secs(turn.end),
                       Text(who, style=_ROLE_STYLE[turn.role]), body)
 
+    for context in kb.get(None, []):
+        add_row(turns, "", _secs(context.at), "", Text("retrieved", style="green"),
+                Text("(no turn) ", style="dim") + _knowledge_text(context))
+
     parts: list[RenderableType] = [Panel(head, title="call"), turns]
+    parts.extend(Text(f"warning: {w}", style="yellow") for w in call.warnings)
     latencies = call.provider_metrics.turn_latencies
     if latencies:
         lat = Table(title="provider latencies (s)", header_style="bold")

@@ -22,8 +22,11 @@ API routes need ``Authorization: Bearer <api_key>``; a missing or wrong key gets
 come from ``<stem>.json`` files in the Retell shape: get-call bodies, or the ``call`` / ``data``
 object of webhook bodies. Files in the Vapi shape are skipped. Recording URLs in served calls
 are rewritten to ``<server>/recordings/<stem>.<kind>.wav``. Like a CDN, those need no key, and
-they answer 404 when the fixture has no such file. Set ``list_without_transcripts`` to drop
-transcripts from ``/v2/list-calls`` items too.
+they answer 404 when the fixture has no such file. A call's
+``knowledge_base_retrieved_contents_url`` is rewritten to ``<server>/knowledge/<call id>``, which
+serves the fixture's ``<stem>.knowledge.json`` (or ``add_call(knowledge=…)``) with no key, and
+404 when there is none (an expired URL). Set ``list_without_transcripts`` to drop transcripts
+from ``/v2/list-calls`` items too.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class FakeRetellAPI:
         self.calls: dict[str, dict[str, Any]] = {}
         self.recordings: dict[str, bytes] = {}  # file name → bytes
         self.recording_names: dict[str, dict[str, str]] = {}  # call id → kind → file name
+        self.knowledge: dict[str, bytes] = {}  # call id → its retrieved-contents file
         self.agents: dict[tuple[str, str], dict[str, Any]] = {}
         self.llms: dict[tuple[str, str], dict[str, Any]] = {}
         self.list_without_transcripts = False
@@ -76,6 +80,7 @@ class FakeRetellAPI:
                 Route("/get-agent/{agent_id}", self._get_agent, methods=["GET"]),
                 Route("/get-retell-llm/{llm_id}", self._get_llm, methods=["GET"]),
                 Route("/recordings/{name}", self._recording, methods=["GET"]),
+                Route("/knowledge/{call_id}", self._knowledge, methods=["GET"]),
             ]
         )
 
@@ -89,6 +94,7 @@ class FakeRetellAPI:
         recordings: Mapping[str, bytes] | None = None,
         agent: Mapping[str, Any] | None = None,
         llm: Mapping[str, Any] | None = None,
+        knowledge: bytes | None = None,
     ) -> str:
         """Serve one call (a get-call or webhook body); returns its call id."""
         body, _ = call_body(payload)
@@ -99,6 +105,8 @@ class FakeRetellAPI:
         for kind, data in (recordings or {}).items():
             names[kind] = f"{call_id}.{kind}.wav"
             self.recordings[names[kind]] = data
+        if knowledge is not None:
+            self.knowledge[call_id] = knowledge
         if agent is not None:
             self.add_agent(agent)
         if llm is not None:
@@ -120,7 +128,9 @@ class FakeRetellAPI:
                 name: json.loads(path.read_text(encoding="utf-8"))
                 for name, path in file.sidecars.items()
             }
-            call_id = self.add_call(payload, agent=sidecars.get("agent"), llm=sidecars.get("llm"))
+            kb = file.sidecars.get("knowledge")
+            call_id = self.add_call(payload, agent=sidecars.get("agent"), llm=sidecars.get("llm"),
+                                    knowledge=kb.read_bytes() if kb else None)
             for kind, path in file.recordings.items():
                 self.recording_names[call_id][kind] = path.name
                 self.recordings[path.name] = path.read_bytes()
@@ -139,6 +149,8 @@ class FakeRetellAPI:
         for kind, name in names.items():
             if kind in _KIND_KEYS:
                 out[_KIND_KEYS[kind]] = f"{base}/recordings/{name}"
+        if out.get("knowledge_base_retrieved_contents_url"):
+            out["knowledge_base_retrieved_contents_url"] = f"{base}/knowledge/{call['call_id']}"
         if listed and self.list_without_transcripts:
             for key in _TRANSCRIPTS:
                 out.pop(key, None)
@@ -245,11 +257,18 @@ class FakeRetellAPI:
         return JSONResponse(found)
 
     async def _recording(self, request: Request) -> Response:
-        data = self.recordings.get(request.path_params["name"])
-        if data is None:
-            return Response(b"<Error>NoSuchKey</Error>", status_code=404,
-                            media_type="application/xml")
-        return Response(data, media_type="audio/wav")
+        return _cdn_file(self.recordings.get(request.path_params["name"]), "audio/wav")
+
+    async def _knowledge(self, request: Request) -> Response:
+        return _cdn_file(self.knowledge.get(request.path_params["call_id"]), "text/plain")
+
+
+def _cdn_file(data: bytes | None, media_type: str) -> Response:
+    """A file as Retell's CDN serves it: 404 with an S3-style error body when there is none."""
+    if data is None:
+        return Response(b"<Error>NoSuchKey</Error>", status_code=404,
+                        media_type="application/xml")
+    return Response(data, media_type=media_type)
 
 
 def make_retell_app(directories: list[Path], *, api_key: str = "test-retell-key") -> FakeRetellAPI:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from voicereplay import knowledge
 from voicereplay.artifacts import Blob
 from voicereplay.config import Settings
 from voicereplay.errors import ConfigError, NotStoredError, RecordingError, VoiceReplayError
@@ -186,6 +187,9 @@ def _prepare(
         outcome.snapshot_id = prepared.snapshot.id
     except VoiceReplayError as exc:
         outcome.warnings.append(f"no agent snapshot: {exc}")
+    call = _with_knowledge(store, provider, call, prepared.snapshot)
+    outcome.warnings.extend(call.warnings)
+    prepared.call = call
     if recordings and call.recordings:
         with store.artifacts.track() as written:
             try:
@@ -200,6 +204,28 @@ def _prepare(
         store.discard_unreferenced([b for b in written if b.sha256 not in kept_shas])
         prepared.call = call.model_copy(update={"recordings": kept})
     return prepared
+
+
+def _with_knowledge(store: Store, provider: CallProvider, call: Call,
+                    snapshot: AgentSnapshot | None) -> Call:
+    """``call`` with its knowledge-base context: behind a URL (Retell), or in the results of
+    the snapshot's knowledge-base tools. When the URL fails (it expires after a day), the
+    contexts a previous import stored are kept rather than lost."""
+    fetched = provider.fetch_knowledge(call)
+    fetched = knowledge.from_tool_results(fetched, knowledge.tool_names(snapshot))
+    failed = len(fetched.warnings) > len(call.warnings)
+    if not failed or any(k.source == "retell-url" for k in fetched.knowledge):
+        return fetched
+    try:
+        before = [k for k in store.get_call(call.call_id, call.provider).knowledge
+                  if k.source == "retell-url"]
+    except NotStoredError:
+        return fetched
+    if not before:
+        return fetched
+    note = f"kept the {len(before)} knowledge-base context(s) imported before"
+    return fetched.model_copy(update={"knowledge": [*fetched.knowledge, *before],
+                                      "warnings": [*fetched.warnings, note]})
 
 
 def _checked(provider: CallProvider, call: Call, fetched: list[Recording],

@@ -32,6 +32,7 @@ from voicereplay.errors import NotStoredError
 from voicereplay.models import (
     RECORDING_KINDS,
     Call,
+    KnowledgeContext,
     Recording,
     RecordingKind,
     Replay,
@@ -78,6 +79,10 @@ class Row(BaseModel):
     diverges: bool = False
     heard: WerTurn | None = None
     latency: LatencyTurn | None = None
+    baseline_knowledge: list[KnowledgeContext] = Field(
+        default_factory=list, description="knowledge-base context the baseline's turn had")
+    replay_knowledge: list[KnowledgeContext] = Field(
+        default_factory=list, description="knowledge-base context the replay served")
 
 
 class Region(BaseModel):
@@ -193,7 +198,11 @@ def _rows(result: ReplayResult) -> list[Row]:
             changed_replay=[c.replay.name for c in aligned.tool_changes if c.replay],
             diverges=agent and aligned.number is not None and aligned.number == diverged,
             heard=None if agent or aligned.status != "matched" else heard.get(aligned.number or -1),
-            latency=latency.get(aligned.number or -1) if agent else None))
+            latency=latency.get(aligned.number or -1) if agent else None,
+            baseline_knowledge=[k for k in call.knowledge
+                                if k.turn is not None and k.turn in aligned.baseline_turns],
+            replay_knowledge=[k for i in aligned.replay_turns
+                              for k in replay.turns[i].knowledge]))
     return rows
 
 

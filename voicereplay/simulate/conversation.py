@@ -10,6 +10,11 @@ virtual clock can place it. Speech synthesis is not done here; the engine does i
 A reply with no text and no tool call is no step at all: the agent stayed silent (the recorded
 LLM answers so after a caller's last words before hanging up), so no empty agent turn is laid out.
 
+Knowledge-base context the production agent retrieved for a reply (``Call.knowledge``, see
+:mod:`voicereplay.knowledge`) is served before that reply's first request, as a ``system``
+message: in the history for good (Vapi), or in that reply's requests only (Retell); the first
+step of the reply records what was served.
+
 A reply may call tools up to :data:`MAX_TOOL_ROUNDS` times; a tool call to the snapshot's
 end-call tool, or spoken text containing one of its end-call phrases, ends the call after the
 text is spoken.
@@ -19,12 +24,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from voicereplay import knowledge as kb
 from voicereplay.errors import SimulationError
-from voicereplay.models import ToolCall, ToolResult
+from voicereplay.models import KnowledgeContext, ToolCall, ToolResult
 from voicereplay.simulate.stages import ChatRequest, ChatResult
 from voicereplay.simulate.tools import ToolServer
 from voicereplay.snapshot import AgentSnapshot
@@ -49,6 +55,7 @@ class Step:
     ends_call: bool = False
     prompt_tokens: int | None = None  # usage of the LLM request behind this step (one step per
     completion_tokens: int | None = None  # request carries it: the text, else its first call)
+    knowledge: list[KnowledgeContext] = field(default_factory=list)  # served before the reply
 
 
 @dataclass
@@ -58,6 +65,9 @@ class Conversation:
     snapshot: AgentSnapshot
     seed: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # knowledge served for the current reply only: (its place in the history, the messages)
+    _transient: tuple[int, list[dict[str, Any]]] | None = field(default=None, init=False,
+                                                                 repr=False)
 
     def __post_init__(self) -> None:
         if self.snapshot.system_prompt:
@@ -76,7 +86,11 @@ class Conversation:
     def request(self) -> ChatRequest:
         """The next chat request: the whole history so far, the tools, the model settings."""
         model = self.snapshot.model
-        return ChatRequest(messages=[dict(m) for m in self.history], tools=list(self.tools),
+        messages = [dict(m) for m in self.history]
+        if self._transient is not None:
+            at, extra = self._transient
+            messages[at:at] = [dict(m) for m in extra]
+        return ChatRequest(messages=messages, tools=list(self.tools),
                            temperature=model.temperature, max_tokens=model.max_tokens,
                            seed=self.seed_used)
 
@@ -88,6 +102,12 @@ class Conversation:
         lowered = " ".join(text.lower().split())
         return any(phrase in lowered for phrase in self.phrases)
 
+    def serve(self, contexts: Sequence[KnowledgeContext]) -> None:
+        """Put knowledge-base ``contexts`` before the next request (see the module docstring)."""
+        transient = [kb.message(c) for c in contexts if not kb.persists(c)]
+        self.history.extend(kb.message(c) for c in contexts if kb.persists(c))
+        self._transient = (len(self.history), transient) if transient else None
+
     def reply(
         self,
         heard: str | None,
@@ -95,13 +115,26 @@ class Conversation:
         tools: ToolServer,
         *,
         tag: str = "reply",
+        knowledge: Sequence[KnowledgeContext] = (),
     ) -> list[Step]:
         """The agent's reply to the caller having said ``heard`` (``None``: the agent opens).
 
-        ``complete`` runs one chat request; ``tag`` prefixes generated tool-call ids.
+        ``complete`` runs one chat request; ``tag`` prefixes generated tool-call ids;
+        ``knowledge`` is the baseline's knowledge-base context for this reply.
         """
         if heard is not None:
             self.history.append({"role": "user", "content": heard})
+        self.serve(knowledge)
+        try:
+            steps = self._reply(complete, tools, tag)
+        finally:
+            self._transient = None
+        if steps and knowledge:
+            steps[0].knowledge = list(knowledge)
+        return steps
+
+    def _reply(self, complete: Callable[[ChatRequest], ChatResult], tools: ToolServer,
+               tag: str) -> list[Step]:
         steps: list[Step] = []
         elapsed = 0.0  # LLM and tool seconds since the LLM was first asked
         for round_index in range(MAX_TOOL_ROUNDS + 1):

@@ -99,7 +99,8 @@ def lay_out(plan: list[Heard | Said], timeline: Timeline, endpointing: float,
                                     tool_calls=[step.tool_call] if step.tool_call else [],
                                     tool_result=step.tool_result,
                                     prompt_tokens=step.prompt_tokens,
-                                    completion_tokens=step.completion_tokens))
+                                    completion_tokens=step.completion_tokens,
+                                    knowledge=step.knowledge))
             continue
         synthesis = wait(item.synthesis, item.what) if item.synthesis else None
         ttfa = synthesis.ttfa if synthesis else 0.0
@@ -121,7 +122,8 @@ def lay_out(plan: list[Heard | Said], timeline: Timeline, endpointing: float,
                                 origin=item.origin, baseline_turn=item.baseline_turn,
                                 llm_request=step.llm_request, timings=timings,
                                 prompt_tokens=step.prompt_tokens,
-                                completion_tokens=step.completion_tokens))
+                                completion_tokens=step.completion_tokens,
+                                knowledge=step.knowledge))
         heard_end = None
         if span.cut:
             break

@@ -26,9 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voicereplay import knowledge as kb
 from voicereplay.audio import ChannelLayout, detect_layout
 from voicereplay.errors import SimulationError, StageError
-from voicereplay.models import Call, Replay, ReplayDivergence, ReplayMode, ReplayTurn
+from voicereplay.models import (
+    Call,
+    KnowledgeContext,
+    Replay,
+    ReplayDivergence,
+    ReplayMode,
+    ReplayTurn,
+)
 from voicereplay.simulate.caller import CallerSegment, caller_segments
 from voicereplay.simulate.conversation import Conversation, Step
 from voicereplay.simulate.plan import (
@@ -188,20 +196,25 @@ class ReplaySession:
 
     def reply(self, conversation: Conversation, heard: str | None,
               item: Heard | None) -> list[Step]:
-        """The agent's reply to ``heard`` (caller turn ``item``; ``None``: the opening)."""
+        """The agent's reply to ``heard`` (caller turn ``item``; ``None``: the opening), with the
+        knowledge-base context the baseline's reply to the same caller turn had."""
         what = f"agent reply to {caller_label(item)}" if item else "the generated opening"
-        return self.ask(conversation, heard, what, f"replay-{item.number if item else 0}")
+        served = kb.for_reply(self.call, self.answering(item))
+        return self.ask(conversation, heard, what, f"replay-{item.number if item else 0}",
+                        knowledge=served)
 
     def ask(self, conversation: Conversation, heard: str | None, what: str,
-            tag: str) -> list[Step]:
-        """One reply of ``conversation`` (tool rounds included); errors name ``what``."""
+            tag: str, *, knowledge: list[KnowledgeContext] | None = None) -> list[Step]:
+        """One reply of ``conversation`` (tool rounds included), ``knowledge`` served before it;
+        errors name ``what``."""
         llm = self.stages.llm
 
         def complete(request: ChatRequest) -> ChatResult:
             return guard(lambda: llm.complete(request), what)
 
         try:
-            return conversation.reply(heard, complete, self.tools, tag=tag)
+            return conversation.reply(heard, complete, self.tools, tag=tag,
+                                      knowledge=knowledge or ())
         except StageError:
             raise
         except SimulationError as exc:

@@ -1,6 +1,7 @@
 """The calls pages: the list of calls with search, filters and pages (``/calls``), importing
 calls by id from a provider, and one call (``/calls/{provider}/{call_id}``): its metadata,
-snapshot, transcript, recording and replay history."""
+snapshot, transcript (with the knowledge-base context retrieved before each agent turn),
+recording and replay history."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from voicereplay import knowledge
 from voicereplay.errors import VoiceReplayError
 from voicereplay.pipeline import import_calls, open_provider
 from voicereplay.pipeline.history import call_history
@@ -69,7 +71,7 @@ def call_page(provider: str, call_id: str, request: Request, store: StoreDep) ->
     snapshot = store.snapshot_for_call(call.call_id, call.provider)
     return templates.TemplateResponse(request, "call.html", {
         "call": call, "snapshot": snapshot, "summary": snapshot_summary(snapshot),
-        "tracks": tracks(call.recordings),
+        "tracks": tracks(call.recordings), "kb": knowledge.by_turn(call.knowledge),
         "flag": store.events.find(call.provider, call.call_id, "flag"),
         "history": call_history(store, call.call_id, provider=call.provider)})
 

@@ -9,7 +9,10 @@ Tool calls the baseline made right after the caller spoke (before reply *k*) are
 the history: they belong to reply *k*, and the new agent makes its own, answered by the
 :class:`~voicereplay.simulate.tools.ToolServer` in the same tool loop (and up to the same cap)
 as :mod:`~voicereplay.simulate.conversation`. One reply never feeds the next: a change shows
-turn by turn, in isolation.
+turn by turn, in isolation. Knowledge-base context (``Call.knowledge``) is served as in the
+other modes: a Vapi context of an earlier reply sits in the history before the agent turn it
+informed (unless the history already holds it as the result of the knowledge-base tool the
+baseline called), and the contexts of reply *k* are served before it is asked.
 
 Audio: the caller track is the baseline caller's own audio, turn by turn at the baseline's
 times (the same segments as scripted mode: the customer channel, or TTS of the transcript);
@@ -27,8 +30,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from voicereplay import knowledge as kb
 from voicereplay.audio import Audio
-from voicereplay.models import Call, Replay, ReplayTurn, StageTimings, ToolCall
+from voicereplay.models import Call, KnowledgeContext, Replay, ReplayTurn, StageTimings, ToolCall
 from voicereplay.simulate.conversation import Step, openai_tool_call
 from voicereplay.simulate.plan import agent_lead_in, wait
 from voicereplay.simulate.session import ReplaySession
@@ -37,7 +41,7 @@ from voicereplay.simulate.timeline import Timeline
 from voicereplay.snapshot import AgentSnapshot
 from voicereplay.turns import agent_replies
 
-__all__ = ["ReplyUnit", "baseline_messages", "reply_units", "run"]
+__all__ = ["ReplyUnit", "baseline_messages", "reply_units", "run", "served_now"]
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,13 @@ def reply_units(call: Call, snapshot: AgentSnapshot) -> list[ReplyUnit]:
 
 
 def baseline_messages(call: Call, end: int) -> list[dict[str, Any]]:
-    """The baseline's turns before ``end`` as OpenAI chat messages (no system message)."""
+    """The baseline's turns before ``end`` as OpenAI chat messages (no system message), with
+    the knowledge-base context that stayed in the production agent's history."""
     messages: list[dict[str, Any]] = []
     pending: list[ToolCall] = []  # calls not answered yet
     for index, turn in enumerate(call.turns[:end]):
+        messages.extend(kb.message(c) for c in call.knowledge
+                        if c.turn == index and _in_history(call, c, end))
         if turn.role == "user":
             messages.append({"role": "user", "content": turn.text})
         elif turn.role == "agent":
@@ -157,13 +164,33 @@ def run(session: ReplaySession) -> Replay:
     return session.finish(mode="turn", timeline=timeline, turns=turns, reason=reason)
 
 
+def _in_history(call: Call, context: KnowledgeContext, end: int) -> bool:
+    """Is ``context`` part of the history before turn ``end``, as its own message? Vapi
+    contexts persist — except a tool result the history already has; Retell's do not."""
+    if not kb.persists(context):
+        return False
+    return context.tool_call_id is None or not _answered_before(call, context, end)
+
+
+def _answered_before(call: Call, context: KnowledgeContext, end: int) -> bool:
+    return any(t.tool_result is not None and t.tool_result.id == context.tool_call_id
+               for t in call.turns[:end])
+
+
+def served_now(call: Call, unit: ReplyUnit) -> list[KnowledgeContext]:
+    """The contexts of baseline agent turn ``unit.agent`` that its history does not hold."""
+    return [c for c in call.knowledge if c.turn == unit.agent and not (
+        c.tool_call_id is not None and _answered_before(call, c, unit.history_end))]
+
+
 def _ask(session: ReplaySession, unit: ReplyUnit) -> list[Step]:
     """Reply ``unit.agent`` anew on the baseline's history up to it, tool loop included."""
     call = session.call
     conversation = session.conversation()
     conversation.history.extend(baseline_messages(call, unit.history_end))
     what = f"agent turn {unit.agent} ({call.turns[unit.agent].text[:40]!r})"
-    return session.ask(conversation, None, what, f"turn-{unit.agent}")
+    return session.ask(conversation, None, what, f"turn-{unit.agent}",
+                       knowledge=served_now(call, unit))
 
 
 def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
@@ -185,7 +212,7 @@ def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
                 baseline_turn=paired.pop(0) if paired else None, llm_request=step.llm_request,
                 tool_calls=[step.tool_call] if step.tool_call else [],
                 tool_result=step.tool_result, prompt_tokens=step.prompt_tokens,
-                completion_tokens=step.completion_tokens))
+                completion_tokens=step.completion_tokens, knowledge=step.knowledge))
             continue
         synthesis = wait(future, what) if future is not None else None
         audio = synthesis.audio if synthesis else Audio.silence(0, timeline.rate)
@@ -202,7 +229,8 @@ def _place(call: Call, index: int, reply: _Reply, timeline: Timeline,
                                 baseline_turn=index, llm_request=step.llm_request,
                                 timings=timings if reply.unit is not None else None,
                                 prompt_tokens=step.prompt_tokens,
-                                completion_tokens=step.completion_tokens))
+                                completion_tokens=step.completion_tokens,
+                                knowledge=step.knowledge))
         if span.cut:
             break
     return turns
