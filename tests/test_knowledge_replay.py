@@ -191,3 +191,27 @@ def test_the_bundled_vapi_knowledge_call_replays_with_what_its_agent_retrieved(
     assert later[-1]["content"].startswith(
         "Knowledge base results for 'refund processing time':\nRefunds go back")
     assert sum("Returns: unused gear" in str(m["content"]) for m in later) == 1
+
+
+def test_a_saved_scenario_keeps_the_knowledge_and_its_replay_is_served_it(
+        tmp_path: Path) -> None:
+    """`voicereplay save` writes the call's contexts into the scenario (their turns mapped to
+    the scenario's), and replaying the scenario serves them at the same replies."""
+    from voicereplay.pipeline import run_scenario, save_scenario
+    from voicereplay.scenario import load_scenario
+
+    settings = Settings.for_home(tmp_path / "home")
+    store = Store.from_settings(settings)
+    request = ReplayRequest(call=CallRef(call_id="8a626c8c-dff0-53d9-823e-cb2351ec20ef",
+                                         directory=DEMO.parent / "knowledge"), **FAKES)
+    [result] = pipeline.run_call(store, request, settings=settings)
+    saved = save_scenario(store, result.replay.id, tmp_path / "scenarios")
+    scenario = load_scenario(saved.path)
+    assert [k.source for k in scenario.knowledge] == ["vapi-message", "vapi-tool"]
+    for context in scenario.knowledge:  # each points at the agent turn it informed
+        assert context.turn is not None and scenario.turns[context.turn].agent
+    assert "knowledge:" in saved.path.read_text(encoding="utf-8")
+    [again] = run_scenario(store, scenario, request={k: v for k, v in FAKES.items()},
+                           settings=settings)
+    served = [[k.source for k in t.knowledge] for t in again.replay.turns if t.knowledge]
+    assert served == [["vapi-message"], ["vapi-tool"]]

@@ -65,7 +65,15 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from voicereplay.checks import Check, _parse_one
 from voicereplay.errors import ConfigError
-from voicereplay.models import Call, ProviderName, ReplayMode, ToolCall, ToolResult, Turn
+from voicereplay.models import (
+    Call,
+    KnowledgeContext,
+    ProviderName,
+    ReplayMode,
+    ToolCall,
+    ToolResult,
+    Turn,
+)
 from voicereplay.snapshot import (
     AgentSnapshot,
     FirstMessageMode,
@@ -239,6 +247,9 @@ class Scenario(_Strict):
     runs: int = Field(default=1, ge=1, le=50)
     mocks: dict[str, Any] = Field(default_factory=dict)
     turns: list[ScenarioTurn] = Field(min_length=1)
+    knowledge: list[KnowledgeContext] = Field(
+        default_factory=list, description="knowledge-base context the production agent got; "
+                                          "``turn`` is an index in ``turns``")
     redaction: dict[str, Any] | None = Field(
         default=None, description="what `save --redact` redacted (values masked, never kept)")
 
@@ -279,7 +290,7 @@ class Scenario(_Strict):
         return Call(provider=self.source.provider, call_id=self.source.call_id,
                     started_at=self.source.started_at, status="ended", duration=ended or None,
                     turns=[t.to_turn(n) for n, t in enumerate(self.turns)],
-                    metadata={"scenario": self.name})
+                    knowledge=list(self.knowledge), metadata={"scenario": self.name})
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -334,8 +345,10 @@ def dump_scenario(scenario: Scenario) -> str:
         data["agent"] = _agent_data(scenario.agent)
     data["seed"] = scenario.seed
     order = ["schema_version", "name", "description", "source", "checks", "agent", "mode",
-             "seed", "runs", "mocks", "redaction", "turns"]
+             "seed", "runs", "mocks", "redaction", "knowledge", "turns"]
     body = {key: data[key] for key in order if key in data and data[key] != {}}
+    if not scenario.knowledge:
+        body.pop("knowledge", None)
     body["turns"] = [t.model_dump(mode="json", exclude_none=True) for t in scenario.turns]
     text = dump_yaml(body)
     labels = _turn_labels(scenario)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from voicereplay.audio import Audio
+from voicereplay.models import KnowledgeContext
 from voicereplay.redact import RedactionReport, Redactor, redact_segment
 from voicereplay.scenario import Scenario, ScenarioTurn
 from voicereplay.simulate.caller import CallerSegment
@@ -69,8 +70,10 @@ class ScenarioRedaction:
                     segment, audio=Audio(samples, segment.audio.rate),
                     text=texts.get(key, segment.text))
         self.report = redactor.report
+        knowledge = [_knowledge(redactor, k, n) for n, k in enumerate(scenario.knowledge)]
         return scenario.model_copy(update={
-            "turns": turns, "mocks": mocks, "redaction": redactor.report.to_json()}), redacted
+            "turns": turns, "mocks": mocks, "knowledge": knowledge,
+            "redaction": redactor.report.to_json()}), redacted
 
 
 def _texts(scenario: Scenario) -> list[Any]:
@@ -83,7 +86,22 @@ def _texts(scenario: Scenario) -> list[Any]:
                 found.append(call.raw_arguments)
         if turn.tool_result is not None:
             found.append(turn.tool_result.result)
+    for context in scenario.knowledge:
+        found += [text for text in (context.query, context.text) if text]
+        found += [d.content for d in context.documents if d.content]
     return found
+
+
+def _knowledge(redactor: Redactor, context: KnowledgeContext, n: int) -> KnowledgeContext:
+    """A retrieved context with its query, text and documents redacted (a caller's words end
+    up in a query; a knowledge base may hold customer records)."""
+    where = f"knowledge {n + 1}"
+    return context.model_copy(update={
+        "query": redactor.redact_text(context.query, where=f"{where} query")
+        if context.query else context.query,
+        "text": redactor.redact_text(context.text, where=where) if context.text else "",
+        "documents": [d.model_copy(update={"content": redactor.redact_text(
+            d.content, where=f"{where} document")}) for d in context.documents]})
 
 
 def _turn(redactor: Redactor, turn: ScenarioTurn, n: int) -> ScenarioTurn:

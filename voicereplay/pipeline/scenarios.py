@@ -128,8 +128,10 @@ def scenario_from(store: Store, ref: str, *, name: str | None = None,
     found = original_segments(call, load_recordings(files))
     segments: Segments = {}
     turns: list[ScenarioTurn] = []
+    placed: dict[int, int] = {}  # call turn index → scenario turn index
     number = 0
     for index, turn in enumerate(call.turns):
+        placed[index] = len(turns)
         audio = None
         segment = found.get(index)
         if turn.role == "user":
@@ -145,7 +147,9 @@ def scenario_from(store: Store, ref: str, *, name: str | None = None,
                                      started_at=call.started_at,
                                      replay_id=replay.id if replay else None),
         checks=saved_checks, agent=AgentFile.of(snapshot), mode=mode, seed=seed,
-        runs=min(max(runs, 1), 50), turns=turns)
+        runs=min(max(runs, 1), 50), turns=turns,
+        knowledge=[k.model_copy(update={"turn": None if k.turn is None else placed.get(k.turn)})
+                   for k in call.knowledge])
     return scenario, segments
 
 
