@@ -18,6 +18,7 @@ from tests.web_demo import DEMO_CALL
 from voicereplay.audio import Audio
 from voicereplay.cli import app
 from voicereplay.config import Settings
+from voicereplay.models import KnowledgeContext, KnowledgeDocument
 from voicereplay.pipeline import import_calls
 from voicereplay.pipeline.scenario_redaction import ScenarioRedaction
 from voicereplay.pipeline.scenarios import save_scenario, scenario_from
@@ -64,7 +65,10 @@ def _scenario() -> Scenario:
             ScenarioTurn(tool_result=ScenarioToolResult(
                 id="t1", name="lookup", result='{"customer": "Maria Lopez"}')),
             ScenarioTurn(agent="Thanks Maria Lopez, I found you."),
-        ])
+        ],
+        knowledge=[KnowledgeContext(
+            turn=4, source="vapi-tool", query="orders of Maria Lopez",
+            documents=[KnowledgeDocument(content="Maria Lopez, +1 415 555 0142: order 4417")])])
 
 
 def test_every_text_tool_value_and_mock_gets_the_same_placeholder() -> None:
@@ -84,6 +88,9 @@ def test_every_text_tool_value_and_mock_gets_the_same_placeholder() -> None:
     assert result.tool_result is not None and "<PERSON_1>" in result.tool_result.result
     assert thanks.agent == "Thanks <PERSON_1>, I found you."
     assert redacted.mocks == {"lookup": {"email": "<EMAIL_ADDRESS_1>"}}
+    [context] = redacted.knowledge
+    assert context.query == "orders of <PERSON_1>"
+    assert context.documents[0].content == "<PERSON_1>, <PHONE_NUMBER_1>: order 4417"
     assert segments["pii.voicereplay/caller-01.wav"].text == caller.caller
     report = redacted.redaction
     assert report is not None and hook.report is not None
