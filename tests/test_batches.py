@@ -19,29 +19,22 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.batch_demo import ALL, KINDS, batch_home
 from tests.fakes import batch_llm
-from tests.web_demo import DEMO_CALL
 from voicereplay import pipeline
 from voicereplay.cli import app
 from voicereplay.compare.aggregate import CallRow
 from voicereplay.config import Settings
-from voicereplay.pipeline import CallRef, Secrets
 from voicereplay.pipeline.batch_reports import batch_report
 from voicereplay.pipeline.batches import BatchSelection, parse_filter, resolve_calls
-from voicereplay.pipeline.calling import ensure_call
 from voicereplay.pipeline.jobs import Worker, run_job
 from voicereplay.pipeline.queue import JOB_RUNNERS
-from voicereplay.snapshot import Overrides
 from voicereplay.store import Store
 
-batch_llm.register()
 runner = CliRunner()
 FAKES = ["--stt", "fake-stt", "--tts", "fake-tts", "--caller-tts", "fake-tts",
          "--llm-backend", "batch-llm", "--figures", "svg"]
 CANDIDATE = ["--temperature", str(batch_llm.CANDIDATE_TEMPERATURE)]
-KINDS = {"good": ["batch-good-1", "batch-good-2"], "bad": ["batch-bad-1", "batch-bad-2"],
-         "same": ["batch-same-1", "batch-same-2"]}
-ALL = [c for ids in KINDS.values() for c in ids]
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -52,18 +45,8 @@ def run(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A store with the six tagged copies of the demo call (VOICEREPLAY_HOME)."""
-    home = tmp_path / "home"
-    settings = Settings.for_home(home)
-    with Store.from_settings(settings) as store:
-        call = ensure_call(store, CallRef(call_id=DEMO_CALL, directory=pipeline.demo_dir()),
-                           settings=settings, secrets=Secrets(), say=lambda _p: None)
-        base = store.snapshot_for_call(call.call_id, call.provider)
-        assert base is not None and base.system_prompt
-        for kind, ids in KINDS.items():
-            tagged = base.apply(Overrides(system_prompt=f"{base.system_prompt}\n[batch: {kind}]"))
-            for call_id in ids:
-                store.save_call(call.model_copy(update={"call_id": call_id}), tagged)
-    return home
+    batch_home(tmp_path / "home")
+    return tmp_path / "home"
 
 
 @pytest.fixture
