@@ -183,10 +183,28 @@ def test_a_running_batch_page_follows_its_progress(site: Site) -> None:
     assert 'id="no-aggregate"' in page.text
     polled = site.client.get(f"/batches/{batch_id}/progress", headers={"HX-Request": "true"})
     assert "HX-Refresh" not in polled.headers
+    early = site.client.get(f"/batches/{batch_id}/aggregate.csv")  # nothing to aggregate yet
+    assert early.status_code == 409 and "no call has been replayed yet" in early.text
+    pending = list(csv.DictReader(io.StringIO(
+        site.client.get(f"/batches/{batch_id}/calls.csv").text)))
+    assert [line["status"] for line in pending] == ["PENDING", "PENDING"]
     site.run_jobs(batch_id)
     polled = site.client.get(f"/batches/{batch_id}/progress", headers={"HX-Request": "true"})
     assert polled.headers["HX-Refresh"] == "true"  # done: the page reloads with the aggregate
     assert 'data-done="true"' in polled.text and "hx-get" not in polled.text
+
+
+def test_failed_calls_are_listed_with_their_error_and_never_aggregated(site: Site) -> None:
+    response = site.post("/batches", {"call": ["vapi:batch-good-1", "vapi:batch-bad-1"],
+                                      **FAKES, "llm": "nonexistent-llm"})
+    batch_id = response.headers["location"].rsplit("/", 1)[1]
+    site.run_jobs(batch_id)
+    page = site.client.get(f"/batches/{batch_id}")
+    assert page.status_code == 200
+    failed = _section(page.text, "failed")
+    assert failed.count("nonexistent-llm") == 2 and "vapi:batch-bad-1" in failed
+    assert 'id="batch-state">failed<' in page.text and 'id="no-aggregate"' in page.text
+    assert 'id="overall"' not in page.text
 
 
 def test_the_batch_page_shows_the_aggregate_with_cases_and_the_worst_calls(
