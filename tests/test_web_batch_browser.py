@@ -12,19 +12,16 @@ comparison. Waits have generous limits (hang guards); nothing asserts how fast a
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
 
 from tests.batch_demo import batch_home
 from tests.fakes import batch_llm
-from tests.test_web_browser import ARTIFACTS, CHROMIUM, FLAGS, WAIT, _free_port
+from tests.test_web_browser import ARTIFACTS, CHROMIUM, FLAGS, WAIT, serving
 from voicereplay.store import Store
 from voicereplay.web import create_app
 
@@ -42,20 +39,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     settings = batch_home(tmp_path / "home")
     store = Store.from_settings(settings)
     app = create_app(settings, store=store, worker=True, concurrency=2)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # a hang guard
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", store
+        with serving(app) as url:
+            yield url, store
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         store.close()
 
 

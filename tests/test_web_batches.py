@@ -163,6 +163,14 @@ def test_all_calls_matching_the_filter_stores_the_filter(site: Site) -> None:
     assert batch.selection["filters"] == {"q": "batch-bad"}
     assert sorted(c for _p, c in batch.calls) == KINDS["bad"]
     assert len(site.store.jobs.list(batch_id=batch.id, limit=None)) == 2
+    # A stray page number is ignored; a bare call id (no provider) is found in the store.
+    paged = site.post("/batches", {"scope": "filter", "filter_query": "q=batch-good&page=x",
+                                   **FAKES})
+    batch = site.store.batches.get(paged.headers["location"].rsplit("/", 1)[1])
+    assert sorted(c for _p, c in batch.calls) == KINDS["good"]
+    bare = site.post("/batches", {"call": ["batch-same-1"], **FAKES})
+    batch = site.store.batches.get(bare.headers["location"].rsplit("/", 1)[1])
+    assert batch.calls == [("vapi", "batch-same-1")]
     # No filter at all: every stored call (the demo call and its six copies).
     every = site.post("/batches", {"scope": "filter", "filter_query": "", **FAKES})
     batch = site.store.batches.get(every.headers["location"].rsplit("/", 1)[1])

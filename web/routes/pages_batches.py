@@ -11,7 +11,7 @@ filter, so the batch selects as ``voicereplay batch run --filter`` does).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Form, Query, Request
@@ -26,13 +26,19 @@ from pydantic import Field
 
 from voicereplay.compare.aggregate import aggregate_csv
 from voicereplay.errors import ConfigError, NotStoredError, VoiceReplayError
+from voicereplay.models import ProviderName
 from voicereplay.pipeline.batch_reports import (
     BatchReport,
     batch_report,
     calls_csv,
     compare_batch_reports,
 )
-from voicereplay.pipeline.batches import BatchSelection, batch_status, start_batch
+from voicereplay.pipeline.batches import (
+    FILTER_FIELDS,
+    BatchSelection,
+    batch_status,
+    start_batch,
+)
 from voicereplay.pipeline.forms import ReplayForm, batch_request_from_form
 from voicereplay.pipeline.listing import CallFilters
 from voicereplay.store import Store
@@ -43,6 +49,7 @@ from voicereplay.web.templating import templates
 router = APIRouter(include_in_schema=False)
 
 MAX_WORST = 1000
+PROVIDERS = (*get_args(ProviderName), "files")  # a ticked call's "provider:call_id"
 
 
 class BatchForm(ReplayForm):
@@ -59,7 +66,7 @@ class BatchForm(ReplayForm):
 def form_filters(form: BatchForm) -> CallFilters:
     """The calls list's filters the form was submitted under."""
     return CallFilters(**{k: v for k, v in parse_qsl(form.filter_query)
-                          if k in CallFilters.model_fields})
+                          if k in FILTER_FIELDS})
 
 
 def selection_from_form(form: BatchForm) -> BatchSelection:
@@ -73,13 +80,19 @@ def selection_from_form(form: BatchForm) -> BatchSelection:
         return BatchSelection(filters=filters, all_calls=not filters, **common)
     if form.scope != "selected":
         raise ConfigError(f"scope: {form.scope!r}: use selected or filter")
-    keys = [c.partition(":") for c in form.call if c.strip()]
+    keys = [_call_key(c.strip()) for c in form.call if c.strip()]
     if not keys:
         raise ConfigError("no call ticked: tick the calls to replay, or choose all calls "
                           "matching the filter")
-    providers = {p for p, _sep, _id in keys}
-    return BatchSelection(call_ids=[i for _p, _sep, i in keys],
+    providers = {p for p, _id in keys}
+    return BatchSelection(call_ids=[i for _p, i in keys],
                           provider=providers.pop() if len(providers) == 1 else None, **common)
+
+
+def _call_key(value: str) -> tuple[str | None, str]:
+    """``provider:call_id`` → both; a bare call id → no provider (the store finds it)."""
+    provider, sep, call_id = value.partition(":")
+    return (provider, call_id) if sep and call_id and provider in PROVIDERS else (None, value)
 
 
 @router.post("/batches", response_class=HTMLResponse)
