@@ -31,7 +31,6 @@ from voicereplay.pipeline.jobs import Worker, run_job
 from voicereplay.pipeline.queue import JOB_RUNNERS
 from voicereplay.store import Store
 
-batch_llm.register()
 runner = CliRunner()
 FAKES = ["--stt", "fake-stt", "--tts", "fake-tts", "--caller-tts", "fake-tts",
          "--llm-backend", "batch-llm", "--figures", "svg"]

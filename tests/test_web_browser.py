@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                                system_prompt="You are terse.")
     app = create_app(settings, store=store, worker=True, concurrency=1)
     _serve_audio_until_files_routes_exist(app, store)
+    with serving(app) as url:
+        yield Served(url, store, replay_id, store.get_call(DEMO_CALL),
+                     store.replays.get(replay_id))
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 in a thread: its base URL."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -91,8 +100,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", store, replay_id, store.get_call(DEMO_CALL),
-                     store.replays.get(replay_id))
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -1,6 +1,7 @@
 """Errors at the web boundary: JSON ``{"error": {"type", "message"}}`` under ``/api/``,
-``/files/`` and ``/webhooks/``, an error page elsewhere — the status from the error tree
-(:mod:`voicereplay.errors`), never a traceback.
+``/files/`` and ``/webhooks/`` and for exports (paths ending ``.json`` or ``.csv``), an error
+page elsewhere — the status from the error tree (:mod:`voicereplay.errors`), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = ["install_error_handlers"]
 
 log = logging.getLogger(__name__)
 JSON_PATHS = ("/api/", "/files/", "/webhooks/")  # errors there are JSON, never a page
+JSON_SUFFIXES = (".json", ".csv")  # exports (a batch's): a script reads the error
 
 HINTS = {
     404: "Check the id, or start from the list of calls.",
@@ -31,8 +33,9 @@ HINTS = {
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith(JSON_PATHS) or "application/json" in \
-        request.headers.get("accept", "")
+    path = request.url.path
+    return path.startswith(JSON_PATHS) or path.endswith(JSON_SUFFIXES) or \
+        "application/json" in request.headers.get("accept", "")
 
 
 def error_response(request: Request, status: int, kind: str, message: str) -> Response:

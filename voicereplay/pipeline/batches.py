@@ -35,8 +35,9 @@ from voicereplay.pipeline.request import ReplayRequest
 from voicereplay.store import Store
 from voicereplay.store.batches import Batch
 
-__all__ = ["FILTER_KEYS", "BatchSelection", "BatchStart", "BatchStatus", "batch_status",
-           "call_request", "parse_filter", "resolve_calls", "start_batch", "status_of"]
+__all__ = ["FILTER_FIELDS", "FILTER_KEYS", "BatchSelection", "BatchStart", "BatchStatus",
+           "batch_status", "call_request", "parse_filter", "resolve_calls", "start_batch",
+           "status_of"]
 
 KEY_LENGTH = 255
 
@@ -46,6 +47,7 @@ FILTER_KEYS: dict[str, str] = {
     "until": "until", "ended_reason": "ended_reason", "q": "q", "failed": "success",
     "success": "success", "flagged": "flagged", "has_replays": "has_replays",
 }
+FILTER_FIELDS = frozenset(CallFilters.model_fields) - {"page"}  # what ``filters`` may hold
 _YES = {"true", "yes", "1", "y"}
 _NO = {"false", "no", "0", "n"}
 
@@ -100,6 +102,10 @@ class BatchSelection(BaseModel):
         chosen = sum([bool(self.call_ids), bool(self.filters), self.all_calls])
         if chosen != 1:
             raise ConfigError("name the calls: call ids, --filter, or --all (one of them)")
+        unknown = sorted(set(self.filters) - FILTER_FIELDS)
+        if unknown:
+            raise ConfigError(f"filters: unknown field {', '.join(map(repr, unknown))} (known: "
+                              f"{', '.join(sorted(FILTER_FIELDS))})")
 
 
 def resolve_calls(store: Store, selection: BatchSelection) -> list[tuple[str, str]]:

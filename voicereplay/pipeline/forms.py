@@ -5,6 +5,9 @@ A person edits the system prompt (pre-filled with the call's own), picks a mode 
 and may paste tool mocks and checks as YAML. :func:`request_from_form` turns that text into a
 request or one :class:`~voicereplay.errors.ConfigError` naming the field, so the form can be
 shown again with the error and nothing lost. A prompt left as it was is no override.
+
+:func:`batch_request_from_form` reads the same fields for a batch (every selected call gets
+them): there is no one call's prompt to compare with, so a prompt typed is an override.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from voicereplay.models import Call, ReplayMode
 from voicereplay.pipeline.request import CallRef, ReplayRequest
 from voicereplay.snapshot import AgentSnapshot
 
-__all__ = ["MODES", "ReplayForm", "backend_choices", "form_for", "request_from_form"]
+__all__ = ["MODES", "ReplayForm", "backend_choices", "batch_request_from_form", "form_for",
+           "request_from_form"]
 
 MODES: tuple[str, ...] = get_args(ReplayMode)
 
@@ -88,11 +92,20 @@ def _yaml(text: str, field: str) -> Any:
 def request_from_form(call: Call, snapshot: AgentSnapshot | None,
                       form: ReplayForm) -> ReplayRequest:
     """The replay request the form asks for (see the module docs)."""
+    original = (snapshot.system_prompt or "") if snapshot else ""
+    return _request(CallRef(call_id=call.call_id, provider=call.provider), original, form)
+
+
+def batch_request_from_form(form: ReplayForm) -> ReplayRequest:
+    """The request every call of a batch gets (its ``call`` a placeholder, as the batch
+    stores the request without it)."""
+    return _request(CallRef(call_id="*"), "", form)
+
+
+def _request(call: CallRef, original: str, form: ReplayForm) -> ReplayRequest:
     if form.mode not in MODES:
         raise ConfigError(f"mode: {form.mode!r}: use one of {', '.join(MODES)}")
-    fields: dict[str, Any] = {"call": CallRef(call_id=call.call_id, provider=call.provider),
-                              "mode": form.mode}
-    original = (snapshot.system_prompt or "") if snapshot else ""
+    fields: dict[str, Any] = {"call": call, "mode": form.mode}
     if form.system_prompt.strip() and not _same(form.system_prompt, original):
         fields["system_prompt"] = form.system_prompt.replace("\r\n", "\n")
     for name in ("model", "llm_base_url", "stt", "llm", "tts", "caller_tts"):

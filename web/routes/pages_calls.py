@@ -1,23 +1,26 @@
-"""The calls pages: the list of calls with search, filters and pages (``/calls``), importing
-calls by id from a provider, and one call (``/calls/{provider}/{call_id}``): its metadata,
-snapshot, transcript (with the knowledge-base context retrieved before each agent turn),
-recording and replay history."""
+"""The calls pages: the list of calls with search, filters and pages (``/calls``) and its
+"Replay selected" batch form (posted to :mod:`~voicereplay.web.routes.pages_batches`),
+importing calls by id from a provider, and one call (``/calls/{provider}/{call_id}``): its
+metadata, snapshot, transcript (with the knowledge-base context retrieved before each agent
+turn), recording and replay history."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from voicereplay import knowledge
 from voicereplay.errors import VoiceReplayError
-from voicereplay.pipeline import import_calls, open_provider
+from voicereplay.pipeline import ReplayRequest, import_calls, open_provider
+from voicereplay.pipeline.forms import MODES, backend_choices
 from voicereplay.pipeline.history import call_history
 from voicereplay.pipeline.listing import CallFilters, list_calls
 from voicereplay.pipeline.triggers import flag_call
 from voicereplay.pipeline.views import snapshot_summary, tracks
+from voicereplay.store import Store
 from voicereplay.web.deps import QueueDep, SettingsDep, StoreDep
 from voicereplay.web.templating import templates
 
@@ -34,14 +37,24 @@ def home() -> Response:
 @router.get("/calls", response_class=HTMLResponse)
 def calls_page(request: Request, store: StoreDep,
                filters: Annotated[CallFilters, Query()]) -> Response:
+    return calls_response(request, store, filters)
+
+
+def calls_response(request: Request, store: Store, filters: CallFilters, *,
+                   error: str | None = None, batch_form: Any = None,
+                   status_code: int = 200) -> Response:
+    """The calls list under ``filters``, with its "Replay selected" form (``batch_form``: the
+    one submitted, shown again with ``error``)."""
     try:
-        page, error = list_calls(store, filters), None
+        page = list_calls(store, filters)
     except VoiceReplayError as exc:  # a date that is not one: the form again, with the error
-        page, error = list_calls(store, CallFilters()), exc.message
+        page, error, status_code = list_calls(store, CallFilters()), exc.message, 422
     return templates.TemplateResponse(
         request, "calls.html", {"page": page, "calls": page.calls, "total": page.total,
-                                "filters": filters, "error": error},
-        status_code=422 if error else 200)
+                                "filters": filters, "error": error, "batch": batch_form,
+                                "modes": MODES, "backends": backend_choices(),
+                                "defaults": ReplayRequest.model_fields},
+        status_code=status_code)
 
 
 @router.post("/calls/import", response_class=HTMLResponse)
