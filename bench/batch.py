@@ -56,12 +56,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
-for _path in (str(REPO), str(BENCH)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from replay import _busy_seconds, _commit, _wait_idle  # noqa: E402 - bench/replay.py
+if str(REPO) not in sys.path:  # tests.servers, tests.fakes
+    sys.path.insert(0, str(REPO))
 
 CONFIGS = ("sqlite-1", "sqlite-2", "postgres-2p")
 HANG = 3600.0  # seconds before a wait gives up
@@ -354,6 +350,17 @@ def aggregate_run(backend: str, count: int, runs: int, seed_rows: Sequence[dict[
             "store_s": stored, **timing}
 
 
+def _replay_bench() -> Any:
+    """bench/replay.py (its machine-load helpers), loaded by path: bench/ is no package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_replay", REPO / "bench" / "replay.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -373,7 +380,8 @@ def _machine() -> str:
                    if line.startswith("MemTotal"))) / 2**20
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc {os.cpu_count()}, "
             f"{cpu}, {mem:.0f} GiB, Python {platform.python_version()}, SQLite "
-            f"{sqlite3.sqlite_version}, voicereplay {_commit()}, load {os.getloadavg()[0]:.2f}")
+            f"{sqlite3.sqlite_version}, voicereplay {_replay_bench()._commit()}, "
+            f"load {os.getloadavg()[0]:.2f}")
 
 
 def _spread(rows: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
@@ -388,12 +396,14 @@ def _spread(rows: list[dict[str, Any]], key: str, fmt: str = "{:.2f}") -> str:
 
 def measured(run: Callable[[], dict[str, Any]], idle_wait: float) -> dict[str, Any]:
     """Run one measurement, noting the CPU other processes took meanwhile (shared VM)."""
+    helpers = _replay_bench()
     if idle_wait > 0:
-        _wait_idle(limit=idle_wait)
-    busy, own, began, load = _busy_seconds(), _own_cpu(), time.monotonic(), os.getloadavg()[0]
+        helpers._wait_idle(limit=idle_wait)
+    busy_seconds = helpers._busy_seconds
+    busy, own, began, load = busy_seconds(), _own_cpu(), time.monotonic(), os.getloadavg()[0]
     row = run()
     wall = time.monotonic() - began
-    row["other_cores"] = max(0.0, (_busy_seconds() - busy - (_own_cpu() - own)) / wall)
+    row["other_cores"] = max(0.0, (busy_seconds() - busy - (_own_cpu() - own)) / wall)
     row["load_1min_before"] = load
     print(json.dumps({k: v for k, v in row.items() if k != "rows"}), file=sys.stderr,
           flush=True)
