@@ -3,6 +3,7 @@
     python bench/batch.py                                   # everything: 100 calls, 2 runs
     python bench/batch.py --calls 20 --runs 1 --configs sqlite-1,sqlite-2   # a smoke run
     python bench/batch.py --skip-throughput --comparisons 1000 --agg-runs 7
+    python bench/batch.py --tables-from run1.log run2.log    # tables of earlier runs' stderr
 
 1. **Throughput.** ``--calls`` copies of the demo call (46 s, 5 caller turns, real caller
    audio) are stored in a fresh home; then one batch replays them all with ``--model
@@ -416,11 +417,10 @@ def report(throughput: list[dict[str, Any]], aggregates: list[dict[str, Any]]) -
         print("| configuration | calls | runs | calls/min | span s | CPU s/call | busy cores | "
               "job s (p50) | first job s | others' cores |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for config in CONFIGS:
-            rows = [r for r in throughput if r["config"] == config]
-            if not rows:
-                continue
-            print(f"| {config} | {rows[0]['calls']} | {len(rows)} | "
+        for config, calls in sorted({(r["config"], r["calls"]) for r in throughput},
+                                    key=lambda k: (CONFIGS.index(k[0]), k[1])):
+            rows = [r for r in throughput if (r["config"], r["calls"]) == (config, calls)]
+            print(f"| {config} | {calls} | {len(rows)} | "
                   f"{_spread(rows, 'calls_per_min', '{:.1f}')} | "
                   f"{_spread(rows, 'span_s', '{:.0f}')} | {_spread(rows, 'cpu_s_per_call')} | "
                   f"{_spread(rows, 'busy_cores')} | {_spread(rows, 'job_s_p50', '{:.1f}')} | "
@@ -429,7 +429,7 @@ def report(throughput: list[dict[str, Any]], aggregates: list[dict[str, Any]]) -
         print("\n| store | comparisons | runs | batch_report s (median; max) | aggregate s | "
               "reading s | report JSON s | storing them s |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for row in aggregates:
+        for row in sorted(aggregates, key=lambda r: (r["backend"], r["comparisons"])):
             print(f"| {row['backend']} | {row['comparisons']} | {row['runs']} | "
                   f"{row['report_s']:.3f}; {row['report_max_s']:.3f} | "
                   f"{row['aggregate_s']:.3f} | {row['read_s']:.3f} | {row['json_s']:.3f} | "
@@ -451,7 +451,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="longest wait for an idle machine before each run, seconds")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-aggregate", action="store_true")
+    parser.add_argument("--tables-from", nargs="+", type=Path, metavar="LOG",
+                        help="only print the tables of the JSON lines earlier runs wrote to "
+                             "stderr (several runs' logs: medians over all of them)")
     args = parser.parse_args(argv)
+    if args.tables_from:
+        logged = [json.loads(line) for path in args.tables_from
+                  for line in path.read_text().splitlines() if line.startswith("{")]
+        report([r for r in logged if r.get("part") == "throughput"],
+               [r for r in logged if r.get("part") == "aggregate"])
+        return
     configs = [] if args.skip_throughput else [c for c in args.configs.split(",") if c]
     unknown = set(configs) - set(CONFIGS)
     if unknown:

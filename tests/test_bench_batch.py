@@ -5,6 +5,7 @@ table. How long anything takes is the bench's business, never asserted here."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 from types import ModuleType
@@ -69,3 +70,22 @@ def test_the_command_prints_the_aggregate_table(bench: ModuleType,
 def test_an_unknown_configuration_is_refused(bench: ModuleType) -> None:
     with pytest.raises(SystemExit):
         bench.main(["--configs", "sqlite-3", "--skip-aggregate"])
+
+
+def test_tables_from_earlier_runs_take_the_median_per_configuration(
+        bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def line(config: str, calls: int, per_min: float) -> str:
+        keys = ("span_s", "cpu_s_per_call", "busy_cores", "job_s_p50", "first_job_s",
+                "other_cores")
+        return json.dumps({"part": "throughput", "config": config, "calls": calls,
+                           "calls_per_min": per_min, **dict.fromkeys(keys, 1.0)})
+
+    first, second = tmp_path / "run1.log", tmp_path / "run2.log"
+    first.write_text("a log line\n" + line("sqlite-2", 100, 6.0) + "\n"
+                     + line("sqlite-1", 100, 5.0) + "\n")
+    second.write_text(line("sqlite-2", 100, 8.0) + "\n" + line("sqlite-2", 10, 9.0) + "\n")
+    bench.main(["--tables-from", str(first), str(second)])
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| sqlite")]
+    assert [r.split(" | ")[:4] for r in rows] == [
+        ["| sqlite-1", "100", "1", "5.0"], ["| sqlite-2", "10", "1", "9.0"],
+        ["| sqlite-2", "100", "2", "7.0 (6.0–8.0)"]]
