@@ -95,6 +95,7 @@ def test_worker_processes_drain_a_batch_and_survive_a_killed_worker(
     store.close()
 
 
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)  # the store is not what it tests
 def test_ctrl_c_stops_a_batch_run_and_the_same_command_finishes_it(
         env: dict[str, str], workers: Workers, tmp_path: Path) -> None:
     """The real command in its own process, with a slow LLM: SIGINT after the first call,
