@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -77,6 +78,9 @@ from voicereplay.pipeline.batches import (
 )
 from voicereplay.store import Store
 from voicereplay.store.batches import Batch
+
+if TYPE_CHECKING:
+    from voicereplay.jobs.worker import EmbeddedWorker
 
 __all__ = ["batch_app"]
 
@@ -195,12 +199,9 @@ def batch_run(
     _exit(report)
 
 
-def _run(store: Store, batch: Batch, worker: object) -> bool:
+def _run(store: Store, batch: Batch, worker: EmbeddedWorker) -> bool:
     """Run the batch's jobs with the in-process worker until every one is finished; False
     when interrupted (Ctrl-C), after handing the running jobs back."""
-    from voicereplay.jobs.worker import EmbeddedWorker
-
-    assert isinstance(worker, EmbeddedWorker)
     quiet = [logging.getLogger(n) for n in ("voicereplay", "huey")]
     levels = [q.level for q in quiet]
     for q in quiet:  # a failed call is in the summary; log lines would tear the bar
@@ -326,9 +327,7 @@ def batch_compare(
         raise ConfigError("name two different batches")
     cmp = compare_batch_reports(a, b)
     if json_out:
-        import json
-
-        print_json(json.loads(cmp.to_json()))
+        print_json(asdict(cmp))
         return
     out.print(comparison_view(a, b, cmp))
 

@@ -36,8 +36,8 @@ from voicereplay.compare.aggregate_stats import Bootstrap, Interval, Verdict, ve
 from voicereplay.compare.model import Comparison, SideMetrics, ToolChange
 from voicereplay.errors import PayloadError
 
-__all__ = ["METRICS", "Aggregate", "CallRow", "MetricSpec", "aggregate", "aggregate_csv",
-           "rows_csv", "tool_change_label"]
+__all__ = ["METRICS", "ROW_FIELDS", "Aggregate", "CallRow", "MetricSpec", "aggregate",
+           "aggregate_csv", "row_line", "rows_csv", "tool_change_label"]
 
 
 @dataclass(frozen=True)
@@ -399,25 +399,33 @@ def aggregate_csv(agg: Aggregate) -> str:
     return out.getvalue()
 
 
-def rows_csv(rows: Sequence[CallRow]) -> str:
-    """One CSV row per call: pass/fail, divergence, tool changes, each metric on both sides."""
-    out = io.StringIO()
-    fields = ["call_key", "passed", "failing_checks", "divergence_turn", "divergence_reason",
-              "tool_changes", "fidelity_score", "fidelity_level"]
+ROW_FIELDS: tuple[str, ...] = (
+    "call_key", "passed", "failing_checks", "divergence_turn", "divergence_reason",
+    "tool_changes", "fidelity_score", "fidelity_level",
+    *(f"{spec.key}_{side}" for spec in METRICS for side in ("baseline", "replay", "delta")))
+
+
+def row_line(r: CallRow) -> dict[str, object]:
+    """One call's CSV line (the :data:`ROW_FIELDS`): pass/fail, divergence, tool changes,
+    each metric on both sides and its delta."""
+    line: dict[str, object] = {
+        "call_key": r.call_key, "passed": r.passed, "failing_checks": r.failing_checks,
+        "divergence_turn": "" if r.divergence_turn is None else r.divergence_turn,
+        "divergence_reason": r.divergence_reason or "",
+        "tool_changes": "; ".join(r.tool_changes),
+        "fidelity_score": _fmt(r.fidelity_score), "fidelity_level": r.fidelity_level}
     for spec in METRICS:
-        fields += [f"{spec.key}_baseline", f"{spec.key}_replay", f"{spec.key}_delta"]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        line[f"{spec.key}_baseline"] = _fmt(r.baseline.get(spec.key))
+        line[f"{spec.key}_replay"] = _fmt(r.replay.get(spec.key))
+        line[f"{spec.key}_delta"] = _fmt(r.delta(spec.key))
+    return line
+
+
+def rows_csv(rows: Sequence[CallRow]) -> str:
+    """One CSV row per call (:func:`row_line`)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ROW_FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        line: dict[str, object] = {
-            "call_key": r.call_key, "passed": r.passed, "failing_checks": r.failing_checks,
-            "divergence_turn": "" if r.divergence_turn is None else r.divergence_turn,
-            "divergence_reason": r.divergence_reason or "",
-            "tool_changes": "; ".join(r.tool_changes),
-            "fidelity_score": _fmt(r.fidelity_score), "fidelity_level": r.fidelity_level}
-        for spec in METRICS:
-            line[f"{spec.key}_baseline"] = _fmt(r.baseline.get(spec.key))
-            line[f"{spec.key}_replay"] = _fmt(r.replay.get(spec.key))
-            line[f"{spec.key}_delta"] = _fmt(r.delta(spec.key))
-        writer.writerow(line)
+        writer.writerow(row_line(r))
     return out.getvalue()

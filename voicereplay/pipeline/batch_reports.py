@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from voicereplay.compare.aggregate import Aggregate, CallRow, aggregate, rows_csv
+from voicereplay.compare.aggregate import ROW_FIELDS, Aggregate, CallRow, aggregate, row_line
 from voicereplay.compare.aggregate_batch import BatchComparison, compare_batches
 from voicereplay.pipeline.batches import BatchStatus, status_of
 from voicereplay.store import Store
@@ -107,18 +107,15 @@ def batch_report(store: Store, batch: Batch, *, seed: int = 0, resamples: int = 
 
 def calls_csv(report: BatchReport) -> str:
     """One CSV row per call of the batch: its status, job, replay and error, then the
-    per-call metrics of :func:`~voicereplay.compare.aggregate.rows_csv` (empty for a call
+    per-call columns of :func:`~voicereplay.compare.aggregate.row_line` (empty for a call
     that was not replayed)."""
-    metrics = list(csv.DictReader(io.StringIO(rows_csv(report.rows))))
-    by_key = {m["call_key"]: m for m in metrics}
-    columns = ["call_key", "status", "job_id", "replay_id", "error"]
-    extra = [c for c in (csv.DictReader(io.StringIO(rows_csv([]))).fieldnames or [])
-             if c != "call_key"]
+    columns = ["call_key", "status", "job_id", "replay_id", "error",
+               *(f for f in ROW_FIELDS if f != "call_key")]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns + extra, restval="", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     for call in report.calls:
-        writer.writerow({**by_key.get(call.key, {}), "call_key": call.key,
+        writer.writerow({**(row_line(call.row) if call.row else {}), "call_key": call.key,
                          "status": call.status, "job_id": call.job_id or "",
                          "replay_id": call.replay_id or "", "error": call.error or ""})
     return out.getvalue()
@@ -127,6 +124,7 @@ def calls_csv(report: BatchReport) -> str:
 def compare_batch_reports(a: BatchReport, b: BatchReport, *, seed: int = 0,
                           resamples: int = 2000, confidence: float = 0.95) -> BatchComparison:
     """Batch ``b`` against batch ``a``, matched by call; calls replayed in only one of them
-    (or not replayed in either) are listed by the comparison."""
+    are listed by the comparison (a call replayed in neither is in each report's calls, with
+    its job's status and error)."""
     return compare_batches(a.rows, b.rows, seed=seed, resamples=resamples,
                            confidence=confidence)
